@@ -1,0 +1,40 @@
+"""The online intake server: stores sealed envelopes, nothing else."""
+
+from __future__ import annotations
+
+from flask import Flask, Response
+
+from .config import IntakeConfig
+from .store import SQLiteStore
+
+__all__ = ["IntakeConfig", "create_app"]
+
+
+def create_app(config: IntakeConfig) -> Flask:
+    """Build the intake application for `config`."""
+    from . import api
+
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = config.max_body
+    store = SQLiteStore(config.db_path)
+    app.extensions["dvr_store"] = store
+
+    app.register_blueprint(api.make_blueprint(config, store))
+    try:  # TEMPORARY until the registration pages land
+        from . import pages
+    except ImportError:
+        pages = None  # type: ignore[assignment]
+    if pages is not None:
+        pages.init_app(app, config)
+        app.register_blueprint(pages.make_blueprint(config))
+
+    @app.get("/healthz")
+    def healthz() -> Response:
+        return Response("ok\n", mimetype="text/plain")
+
+    @app.errorhandler(413)
+    def too_large(_exc: Exception) -> Response:
+        return api.api_error(413, "too_large", f"the body is over {config.max_body} bytes")
+
+    return app

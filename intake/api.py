@@ -1,0 +1,109 @@
+"""The JSON API under /api/v1 (FORMATS.md section 4)."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from vault import MalformedEnvelope, parse_envelope
+
+from .config import IntakeConfig
+from .keyring import Keyring, load_keyring
+from .store import EnvelopeStore, StorageUnavailable
+
+__all__ = ["api_error", "make_blueprint"]
+
+RECEIPT_FORMAT = "dvr-receipt/1"
+
+
+def api_error(status: int, code: str, message: str) -> Response:
+    response = jsonify({"error": {"code": code, "message": message}})
+    response.status_code = status
+    return response
+
+
+class _DuplicateMember(ValueError):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise _DuplicateMember(key)
+        obj[key] = value
+    return obj
+
+
+class _KeyCache:
+    """Re-reads keys.json when it changes, so `intake keys add` takes effect
+    without a restart."""
+
+    def __init__(self, config: IntakeConfig) -> None:
+        self._path = config.keys_path
+        self._stamp: tuple[int, int] | None = None
+        self._ring = Keyring([], None)
+
+    def get(self) -> Keyring:
+        try:
+            st = os.stat(self._path)
+            stamp = (st.st_mtime_ns, st.st_ino)
+        except FileNotFoundError:
+            return Keyring([], None)
+        if stamp != self._stamp:
+            self._ring = load_keyring(self._path)
+            self._stamp = stamp
+        return self._ring
+
+
+def make_blueprint(config: IntakeConfig, store: EnvelopeStore) -> Blueprint:
+    bp = Blueprint("api", __name__, url_prefix="/api/v1")
+    keys = _KeyCache(config)
+
+    @bp.get("/keys")
+    def get_keys() -> Response:
+        return jsonify(keys.get().to_api())
+
+    @bp.post("/submissions")
+    def post_submission() -> Response:
+        if request.mimetype != "application/json":
+            return api_error(415, "unsupported_media_type", "send the envelope as Content-Type: application/json")
+        body = request.get_data(cache=False)
+        try:
+            obj = json.loads(body, object_pairs_hook=_no_duplicates)
+        except _DuplicateMember:
+            return api_error(400, "not_an_envelope", "the envelope repeats a member")
+        except (ValueError, UnicodeDecodeError):
+            return api_error(400, "not_json", "the body is not JSON")
+        ring = keys.get()
+        try:
+            envelope = parse_envelope(obj, ring.kids)
+        except MalformedEnvelope as exc:
+            status = 400 if exc.code == "not_an_envelope" else 422
+            return api_error(status, exc.code, str(exc))
+        try:
+            stored = store.append(envelope)
+        except StorageUnavailable:
+            current_app.logger.error("storage unavailable; a submission was refused with 503")
+            return api_error(503, "storage_unavailable", "the registration could not be stored; nothing was kept, please try again later")
+        receipt = {
+            "format": RECEIPT_FORMAT,
+            "seq": stored.seq,
+            "envelope_sha256": stored.envelope_sha256,
+            "received_on": stored.received_on,
+        }
+        response = jsonify(receipt)
+        response.status_code = 201
+        return response
+
+    @bp.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response:
+        if exc.code == 413:
+            return api_error(413, "too_large", f"the body is over {config.max_body} bytes")
+        return api_error(exc.code or 500, (exc.name or "error").lower().replace(" ", "_"), exc.description or "")
+
+    return bp

@@ -1,0 +1,104 @@
+"""The `intake` command: install key bundles, serve, export batches."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from vault import VaultError
+
+from .config import IntakeConfig
+from .export import export_batch
+from .keyring import add_bundle
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+data_option = click.option(
+    "--data", "data_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Intake data directory."
+)
+
+
+def friendly_errors(func: F) -> F:
+    """Turn expected failures into one line on stderr and exit status 1."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (VaultError, OSError, ValueError) as exc:
+            click.echo(f"intake: error: {exc}", err=True)
+            sys.exit(1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group()
+def main() -> None:
+    """Diaspora Registry intake server (online; holds no private key)."""
+
+
+@main.group()
+def keys() -> None:
+    """Manage the ministry key bundles envelopes may be sealed to."""
+
+
+@keys.command("add")
+@data_option
+@click.argument("bundle_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@friendly_errors
+def keys_add(data_dir: Path, bundle_file: Path) -> None:
+    """Install a public key bundle (it becomes the current key)."""
+    try:
+        obj = json.loads(bundle_file.read_text(encoding="utf-8"))
+    except ValueError:
+        raise ValueError(f"{bundle_file} is not JSON") from None
+    config = IntakeConfig(data_dir=data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    bundle, new = add_bundle(config.keys_path, obj)
+    state = "installed" if new else "already installed"
+    click.echo(f"key {bundle.kid} {state}; it is the current key (fingerprint {bundle.kid[:16]})")
+
+
+@main.command()
+@data_option
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+@friendly_errors
+def serve(data_dir: Path, host: str, port: int) -> None:
+    """Run the development server (production: gunicorn, see docs/operations.md)."""
+    from werkzeug.serving import WSGIRequestHandler, make_server
+
+    from . import create_app
+
+    class QuietHandler(WSGIRequestHandler):
+        """Logs nothing about requests: no client address, no time, no user agent."""
+
+        def log(self, type: str, message: str, *args: Any) -> None:  # noqa: A002 - werkzeug's signature
+            return
+
+    app = create_app(IntakeConfig(data_dir=data_dir))
+    server = make_server(host, port, app, threaded=True, request_handler=QuietHandler)
+    click.echo(f"intake serving on http://{host}:{server.server_port}/ (Ctrl-C to stop)", err=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+@main.command()
+@data_option
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Batch file to write.")
+@friendly_errors
+def export(data_dir: Path, out: Path) -> None:
+    """Write every envelope not yet exported into one batch file."""
+    result = export_batch(IntakeConfig(data_dir=data_dir), out)
+    if result.count == 0:
+        click.echo(f"nothing new to export: every envelope up to seq {result.last_seq} was exported before; no file written")
+        return
+    click.echo(f"exported {result.count} envelopes (seq {result.first_seq}..{result.last_seq}) to {out}; sha256 {result.sha256}")

@@ -1,0 +1,71 @@
+"""`intake export`: every envelope not yet exported, into one batch file.
+
+Exports are serialised with a lock file; the batch is written to a temp file
+beside its destination, fsynced and renamed, and only then recorded as
+exported. A crash between the rename and the record means the next export
+repeats the same envelopes, which the keyholder's import accepts (it checks
+that repeated envelopes are byte-identical).
+"""
+
+from __future__ import annotations
+
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from vault.batch import BatchHeader, write_batch
+
+from .config import IntakeConfig
+from vault.fsutil import atomic_write
+from .store import connect, today
+
+__all__ = ["ExportResult", "export_batch"]
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    path: Path | None
+    first_seq: int
+    last_seq: int
+    count: int
+    sha256: str | None
+
+
+@contextmanager
+def _export_lock(config: IntakeConfig) -> Iterator[None]:
+    with open(config.data_dir / "export.lock", "a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def export_batch(config: IntakeConfig, out: Path) -> ExportResult:
+    """Write the envelopes after the last export to `out`."""
+    if not config.db_path.exists():
+        raise FileNotFoundError(f"no intake store in {config.data_dir}")
+    with _export_lock(config):
+        conn = connect(config.db_path)
+        try:
+            exported = conn.execute("SELECT COALESCE(MAX(last_seq), 0) FROM exports").fetchone()[0]
+            last = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM envelopes").fetchone()[0]
+            if last <= exported:
+                return ExportResult(None, exported + 1, exported, 0, None)
+            header = BatchHeader(exported + 1, last, last - exported, today(), {})
+            rows = conn.execute(
+                "SELECT seq, received_on, envelope FROM envelopes WHERE seq > ? AND seq <= ? ORDER BY seq",
+                (exported, last),
+            )
+            with atomic_write(out) as fp:
+                sha = write_batch(fp, header, ((r[0], r[1], bytes(r[2])) for r in rows))
+            conn.execute(
+                "INSERT INTO exports (first_seq, last_seq, sha256, exported_on) VALUES (?, ?, ?, ?)",
+                (header.first_seq, header.last_seq, sha, header.exported_on),
+            )
+            return ExportResult(out, header.first_seq, header.last_seq, header.count, sha)
+        finally:
+            conn.close()
+

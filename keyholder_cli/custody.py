@@ -1,0 +1,78 @@
+"""Making a vault and unlocking its keys (passphrase custody).
+
+The passphrase protects an epoch's master secret; both the HPKE key and the
+signing key derive from it. Argon2id costs come from `kdf_cost()`: the
+production profile, or the minimum when DVR_INSECURE_FAST_KDF=1 (tests and
+drills only; the costs are recorded in the key file either way).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import click
+
+from vault import Argon2Cost, UnlockedKey, derive_keys, new_master_secret, open_keyfile, seal_keyfile
+
+from .errors import KeyholderError
+from .vaultdir import Vault, write_json
+
+__all__ = ["init_vault", "kdf_cost", "read_passphrase", "unlock_with_passphrase"]
+
+
+def kdf_cost() -> Argon2Cost:
+    if os.environ.get("DVR_INSECURE_FAST_KDF") == "1":
+        return Argon2Cost.insecure_for_tests()
+    return Argon2Cost.production()
+
+
+def read_passphrase(passphrase_file: Path | None, *, confirm: bool) -> bytes:
+    """From a file (its first line) or a hidden prompt."""
+    if passphrase_file is not None:
+        text = passphrase_file.read_text(encoding="utf-8").splitlines()
+        passphrase = text[0] if text else ""
+    else:
+        passphrase = click.prompt("Passphrase", hide_input=True, confirmation_prompt=confirm, err=True)
+    if not passphrase:
+        raise KeyholderError("the passphrase is empty")
+    return passphrase.encode("utf-8")
+
+
+def save_epoch(vault: Vault, key: UnlockedKey, custody: dict[str, object], custody_name: str) -> None:
+    """Write an epoch's public bundle and custody file, and make it current."""
+    epoch = vault.epoch_dir(key.kid)
+    epoch.mkdir(parents=True, exist_ok=True)
+    bundle = key.bundle().to_json()
+    write_json(epoch / custody_name, custody, mode=0o600)
+    write_json(epoch / "bundle.json", bundle)
+    write_json(vault.bundle_path, bundle)
+
+
+def init_vault(vault: Vault, passphrase: bytes) -> UnlockedKey:
+    """Make a new vault with one key epoch under passphrase custody."""
+    if vault.exists():
+        raise KeyholderError(f"{vault.root} already holds a vault; refusing to overwrite it")
+    vault.root.mkdir(parents=True, exist_ok=True)
+    master = new_master_secret()
+    key = derive_keys(master)
+    save_epoch(vault, key, seal_keyfile(master, passphrase, kdf_cost()), "keyfile.json")
+    return key
+
+
+def unlock_with_passphrase(vault: Vault, passphrase: bytes) -> dict[str, UnlockedKey]:
+    """Open every passphrase-held epoch of the vault; return keys by kid."""
+    bundles = vault.require().bundles()
+    keys: dict[str, UnlockedKey] = {}
+    for kid, bundle in bundles.items():
+        path = vault.epoch_dir(kid) / "keyfile.json"
+        if not path.exists():
+            continue
+        _master, key = open_keyfile(json.loads(path.read_text(encoding="utf-8")), passphrase)
+        if key.public_key != bundle.public_key:
+            raise KeyholderError(f"the key file of epoch {kid} does not match its bundle")
+        keys[kid] = key
+    if not keys:
+        raise KeyholderError("this vault has no passphrase key file; unlock it with --share-file")
+    return keys

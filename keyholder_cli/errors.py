@@ -1,0 +1,44 @@
+"""The keyholder's error tree, and the one place that turns errors into a
+one-line message and an exit status (no tracebacks for expected failures,
+never any secret material in a message)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+import click
+
+from vault import VaultError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class KeyholderError(Exception):
+    """An expected failure with a message meant for the data officer."""
+
+
+class VaultNotFound(KeyholderError):
+    pass
+
+
+class ImportRefused(KeyholderError):
+    pass
+
+
+def friendly_errors(func: F) -> F:
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (KeyholderError, VaultError) as exc:
+            click.echo(f"keyholder: error: {exc}", err=True)
+            sys.exit(1)
+        except OSError as exc:
+            where = f": {exc.filename}" if exc.filename else ""
+            click.echo(f"keyholder: error: {exc.strerror or exc}{where}", err=True)
+            sys.exit(1)
+
+    return wrapper  # type: ignore[return-value]

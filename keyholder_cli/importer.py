@@ -1,0 +1,85 @@
+"""`keyholder import`: check a batch and keep its envelopes, still sealed.
+
+A batch is staged in one SQLite transaction and committed only when every
+row and the trailer's hash have checked out, so a refused batch leaves the
+vault exactly as it was. Envelopes already imported must reappear
+byte-identical; new ones must continue the seq without a gap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from vault import InvalidBatch
+from vault.batch import read_batch
+
+from .errors import ImportRefused
+from .vaultdir import Vault
+
+__all__ = ["ImportResult", "import_batch"]
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    path: Path
+    batch_sha256: str
+    first_seq: int
+    last_seq: int
+    new: int
+    repeated: int
+
+
+def import_batch(vault: Vault, path: Path) -> ImportResult:
+    vault.require()
+    conn = vault.connect()
+    try:
+        with open(path, "rb") as src:
+            try:
+                reader = read_batch(src)
+            except InvalidBatch as exc:
+                raise ImportRefused(f"{path.name}: {exc}") from None
+            header = reader.header
+            last = int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM envelopes").fetchone()[0])
+            if header.first_seq > last + 1:
+                raise ImportRefused(
+                    f"{path.name}: starts at seq {header.first_seq} but the vault holds envelopes only up to seq {last};"
+                    f" import the batch with seq {last + 1}.. first"
+                )
+            conn.execute("BEGIN IMMEDIATE")
+            new = repeated = 0
+            try:
+                for row in reader.rows():
+                    sha = row.envelope.sha256
+                    if row.seq <= last:
+                        held = conn.execute("SELECT sha256 FROM envelopes WHERE seq = ?", (row.seq,)).fetchone()
+                        if held is None or held[0] != sha:
+                            raise ImportRefused(
+                                f"{path.name}: envelope seq {row.seq} differs from the one imported before;"
+                                " the batch was altered or the intake forked"
+                            )
+                        repeated += 1
+                        continue
+                    conn.execute(
+                        "INSERT INTO envelopes (seq, received_on, kid, ct, sha256) VALUES (?, ?, ?, ?, ?)",
+                        (row.seq, row.received_on, row.envelope.kid, row.envelope.ct, sha),
+                    )
+                    new += 1
+                batch_sha = str(reader.sha256)
+                conn.execute(
+                    "INSERT INTO imports (batch_sha256, first_seq, last_seq, new_envelopes, imported_on)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (batch_sha, header.first_seq, header.last_seq, new, date.today().isoformat()),
+                )
+            except InvalidBatch as exc:
+                conn.execute("ROLLBACK")
+                raise ImportRefused(f"{path.name}: {exc}; nothing from it was kept") from None
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+    finally:
+        conn.close()
+    return ImportResult(path, batch_sha, header.first_seq, header.last_seq, new, repeated)
+

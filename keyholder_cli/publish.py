@@ -1,0 +1,136 @@
+"""`keyholder publish`: open every imported envelope in memory, validate,
+de-duplicate, aggregate, protect, and write only the protected aggregates.
+
+Opening and validation run in worker processes (one per core), forked after
+the keys are unlocked so the private keys reach them only through memory.
+Workers return just the fields de-duplication and the tables need, never a
+whole record, which keeps a million records within the memory budget.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from vault import Envelope, InvalidEnvelope, UnlockedKey, open_envelope
+
+from .validate import InvalidSubmission, compile_validator, parse_submission
+
+__all__ = ["FIELDS", "OpenedSet", "open_all"]
+
+# The fields kept in memory per record: identity (for de-duplication) and
+# the published dimensions. Names are needed to find duplicates; they are
+# dropped before anything is aggregated and never written.
+FIELDS = (
+    "given_name",
+    "family_name",
+    "birth_date",
+    "origin_country",
+    "sex",
+    "residence_country",
+    "origin_municipality",
+    "status",
+    "education_level",
+    "field_of_study",
+    "occupation",
+    "emigration_reason",
+    "engagement",
+)
+CHUNK = 1000
+
+_worker_keys: dict[str, UnlockedKey] = {}
+_worker_validator: Callable[[Any], Any] | None = None
+_worker_today: date = date.today()
+
+
+@dataclass
+class OpenedSet:
+    """The outcome of opening: compact rows and the counts for the report."""
+
+    rows: list[tuple[int, tuple[Any, ...]]] = field(default_factory=list)
+    envelopes: int = 0
+    failed: int = 0
+    invalid: int = 0
+
+
+def _init_worker(keys: dict[str, tuple[bytes, bytes]], today: date) -> None:
+    global _worker_validator, _worker_today
+    _worker_keys.clear()
+    for kid, (hpke_raw, signing_seed) in keys.items():
+        _worker_keys[kid] = UnlockedKey.from_private_bytes(hpke_raw, signing_seed)
+    _worker_validator = compile_validator()
+    _worker_today = today
+
+
+def _open_chunk(chunk: list[tuple[int, str, bytes]]) -> tuple[list[tuple[int, tuple[Any, ...]]], int, int]:
+    assert _worker_validator is not None  # noqa: S101 - set by _init_worker
+    out, failed, invalid = [], 0, 0
+    for seq, kid, ct in chunk:
+        key = _worker_keys.get(kid)
+        if key is None:
+            failed += 1
+            continue
+        try:
+            plaintext = open_envelope(Envelope(kid, ct), key)
+        except InvalidEnvelope:
+            failed += 1
+            continue
+        try:
+            record = parse_submission(plaintext, _worker_validator, _worker_today)
+        except InvalidSubmission:
+            invalid += 1
+            continue
+        if "engagement" in record:
+            record["engagement"] = tuple(record["engagement"])
+        out.append((seq, tuple(record.get(name) for name in FIELDS)))
+    return out, failed, invalid
+
+
+def _chunks(conn: sqlite3.Connection) -> Iterator[list[tuple[int, str, bytes]]]:
+    cur = conn.execute("SELECT seq, kid, ct FROM envelopes ORDER BY seq")
+    while True:
+        rows = cur.fetchmany(CHUNK)
+        if not rows:
+            return
+        yield [(int(s), str(k), bytes(c)) for s, k, c in rows]
+
+
+def open_all(
+    conn: sqlite3.Connection,
+    keys: dict[str, UnlockedKey],
+    today: date,
+    *,
+    processes: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> OpenedSet:
+    """Open and validate every envelope in the vault database."""
+    result = OpenedSet()
+    key_bytes = {kid: key.private_bytes() for kid, key in keys.items()}
+    workers = processes or os.cpu_count() or 1
+    ctx = mp.get_context("fork")
+    # Bound the chunks in flight: the pool's feeder thread would otherwise
+    # read the whole database into memory ahead of the workers.
+    window = threading.BoundedSemaphore(4 * workers)
+
+    def feed() -> Iterator[list[tuple[int, str, bytes]]]:
+        for chunk in _chunks(conn):
+            window.acquire()
+            yield chunk
+
+    with ctx.Pool(workers, initializer=_init_worker, initargs=(key_bytes, today)) as pool:
+        for rows, failed, invalid in pool.imap(_open_chunk, feed(), chunksize=1):
+            window.release()
+            result.rows.extend(rows)
+            n = len(rows) + failed + invalid
+            result.envelopes += n
+            result.failed += failed
+            result.invalid += invalid
+            if progress is not None:
+                progress(n)
+    return result

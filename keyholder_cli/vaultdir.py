@@ -1,0 +1,103 @@
+"""The vault directory on the offline workstation (docs/formats.md):
+
+    V/key-bundle.json            the current public key bundle (to carry to the intake)
+    V/epochs/<kid>/bundle.json   every key epoch's public bundle
+    V/epochs/<kid>/keyfile.json  passphrase custody of that epoch's master secret
+    V/envelopes.sqlite           imported envelopes, still sealed, and the import history
+    V/audit.log                  the signed, hash-chained log of every key use
+
+Nothing in it is plaintext registration data.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vault import KeyBundle, load_bundle
+from vault.fsutil import atomic_write
+
+from .errors import VaultNotFound
+
+__all__ = ["Vault", "atomic_write", "write_json"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS envelopes (
+    seq INTEGER PRIMARY KEY,
+    received_on TEXT NOT NULL,
+    kid TEXT NOT NULL,
+    ct BLOB NOT NULL,
+    sha256 TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS imports (
+    id INTEGER PRIMARY KEY,
+    batch_sha256 TEXT NOT NULL,
+    first_seq INTEGER NOT NULL,
+    last_seq INTEGER NOT NULL,
+    new_envelopes INTEGER NOT NULL,
+    imported_on TEXT NOT NULL
+);
+"""
+
+
+def write_json(dest: Path, obj: Any, mode: int = 0o644) -> None:
+    with atomic_write(dest, mode) as out:
+        out.write(json.dumps(obj, indent=1, ensure_ascii=False).encode("utf-8") + b"\n")
+
+
+@dataclass(frozen=True)
+class Vault:
+    root: Path
+
+    @property
+    def bundle_path(self) -> Path:
+        return self.root / "key-bundle.json"
+
+    @property
+    def db_path(self) -> Path:
+        return self.root / "envelopes.sqlite"
+
+    @property
+    def audit_path(self) -> Path:
+        return self.root / "audit.log"
+
+    def epoch_dir(self, kid: str) -> Path:
+        return self.root / "epochs" / kid
+
+    def exists(self) -> bool:
+        return self.bundle_path.exists()
+
+    def require(self) -> Vault:
+        if not self.exists():
+            raise VaultNotFound(f"{self.root} is not a vault (no key-bundle.json); run `keyholder init` or `keyholder ceremony`")
+        return self
+
+    def current_bundle(self) -> KeyBundle:
+        return load_bundle(json.loads(self.require().bundle_path.read_text(encoding="utf-8")))
+
+    def bundles(self) -> dict[str, KeyBundle]:
+        """Every key epoch's bundle, by kid."""
+        out = {}
+        for path in sorted((self.root / "epochs").glob("*/bundle.json")):
+            bundle = load_bundle(json.loads(path.read_text(encoding="utf-8")))
+            out[bundle.kid] = bundle
+        return out
+
+    def connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.db_path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.executescript(_SCHEMA)
+        return conn
+
+    def envelope_count(self) -> int:
+        if not self.db_path.exists():
+            return 0
+        conn = self.connect()
+        try:
+            return int(conn.execute("SELECT COUNT(*) FROM envelopes").fetchone()[0])
+        finally:
+            conn.close()

@@ -1,0 +1,108 @@
+"""The hazardous layer: every call into a cryptographic library lives here.
+
+Nothing outside `vault` imports this module. The public modules choose the
+suite from the format version; no caller passes algorithm parameters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import nacl.exceptions
+import nacl.pwhash
+import nacl.secret
+import nacl.signing
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hpke
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+# FORMATS.md section 2: DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-128-GCM.
+_SUITE_V1 = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_128_GCM)
+HPKE_ENC_LEN = 32
+AEAD_TAG_LEN = 16
+
+
+class OpenFailed(Exception):
+    """HPKE decryption failed (any reason)."""
+
+
+def random_bytes(n: int) -> bytes:
+    return os.urandom(n)
+
+
+def sha256(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+def hkdf_sha256(ikm: bytes, label: bytes, length: int = 32) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=length, salt=None, info=label).derive(ikm)
+
+
+def x25519_private(raw: bytes) -> X25519PrivateKey:
+    return X25519PrivateKey.from_private_bytes(raw)
+
+
+def x25519_public(raw: bytes) -> X25519PublicKey:
+    return X25519PublicKey.from_public_bytes(raw)
+
+
+def x25519_public_bytes(key: X25519PrivateKey | X25519PublicKey) -> bytes:
+    public = key.public_key() if isinstance(key, X25519PrivateKey) else key
+    return public.public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+def hpke_seal_v1(plaintext: bytes, public_key: X25519PublicKey, info: bytes) -> bytes:
+    return _SUITE_V1.encrypt(plaintext, public_key, info=info)
+
+
+def hpke_open_v1(ciphertext: bytes, private_key: X25519PrivateKey, info: bytes) -> bytes:
+    try:
+        return _SUITE_V1.decrypt(ciphertext, private_key, info=info)
+    except (InvalidTag, ValueError) as exc:
+        raise OpenFailed from exc
+
+
+def ed25519_from_seed(seed: bytes) -> nacl.signing.SigningKey:
+    return nacl.signing.SigningKey(seed)
+
+
+def ed25519_sign(seed: bytes, message: bytes) -> bytes:
+    return nacl.signing.SigningKey(seed).sign(message).signature
+
+
+def ed25519_public(seed: bytes) -> bytes:
+    return bytes(nacl.signing.SigningKey(seed).verify_key)
+
+
+def ed25519_verify(public: bytes, message: bytes, signature: bytes) -> bool:
+    try:
+        nacl.signing.VerifyKey(public).verify(message, signature)
+    except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError, nacl.exceptions.TypeError):
+        return False
+    return True
+
+
+ARGON2_SALT_LEN = nacl.pwhash.argon2id.SALTBYTES
+ARGON2_OPS_MODERATE = nacl.pwhash.argon2id.OPSLIMIT_MODERATE
+ARGON2_MEM_MODERATE = nacl.pwhash.argon2id.MEMLIMIT_MODERATE
+ARGON2_OPS_MIN = nacl.pwhash.argon2id.OPSLIMIT_MIN
+ARGON2_MEM_MIN = nacl.pwhash.argon2id.MEMLIMIT_MIN
+
+
+def argon2id(passphrase: bytes, salt: bytes, opslimit: int, memlimit: int) -> bytes:
+    return nacl.pwhash.argon2id.kdf(nacl.secret.SecretBox.KEY_SIZE, passphrase, salt, opslimit=opslimit, memlimit=memlimit)
+
+
+def secretbox_seal(key: bytes, plaintext: bytes) -> bytes:
+    return bytes(nacl.secret.SecretBox(key).encrypt(plaintext))
+
+
+def secretbox_open(key: bytes, sealed: bytes) -> bytes:
+    try:
+        return nacl.secret.SecretBox(key).decrypt(sealed)
+    except nacl.exceptions.CryptoError as exc:
+        raise OpenFailed from exc

@@ -1,0 +1,148 @@
+"""Batch files, `dvr-batch/1`: how envelopes travel from the intake to the
+offline workstation. JSON lines: a header, one line per envelope in seq order,
+and a trailer with the SHA-256 of every byte before it (docs/formats.md)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import IO, Any
+
+from .canonical import canonical_json
+from .envelope import Envelope, parse_envelope
+from .errors import InvalidBatch, MalformedEnvelope
+
+__all__ = ["BATCH_FORMAT", "BatchHeader", "BatchReader", "BatchRow", "read_batch", "write_batch"]
+
+BATCH_FORMAT = "dvr-batch/1"
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_HEADER_MEMBERS = {"format", "first_seq", "last_seq", "count", "exported_on"}
+
+
+@dataclass(frozen=True)
+class BatchHeader:
+    first_seq: int
+    last_seq: int
+    count: int
+    exported_on: str
+    extra: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self.extra,
+            "format": BATCH_FORMAT,
+            "first_seq": self.first_seq,
+            "last_seq": self.last_seq,
+            "count": self.count,
+            "exported_on": self.exported_on,
+        }
+
+
+@dataclass(frozen=True)
+class BatchRow:
+    seq: int
+    received_on: str
+    envelope: Envelope
+
+
+def write_batch(out: IO[bytes], header: BatchHeader, rows: Iterable[tuple[int, str, bytes]]) -> str:
+    """Write a batch to `out`; rows are (seq, received_on, canonical envelope
+    bytes). Returns the hex SHA-256 recorded in the trailer."""
+    digest = hashlib.sha256()
+
+    def emit(line: bytes) -> None:
+        digest.update(line)
+        out.write(line)
+
+    emit(canonical_json(header.to_json()) + b"\n")
+    for seq, received_on, envelope in rows:
+        emit(b'{"envelope":' + envelope + b',"received_on":"' + received_on.encode("ascii") + b'","seq":' + str(seq).encode("ascii") + b"}\n")
+    sha = digest.hexdigest()
+    out.write(canonical_json({"end": BATCH_FORMAT, "sha256": sha}) + b"\n")
+    return sha
+
+
+def _parse_header(line: bytes) -> BatchHeader:
+    try:
+        obj = json.loads(line)
+    except ValueError:
+        raise InvalidBatch("the batch does not start with a header line") from None
+    if not isinstance(obj, dict) or obj.get("format") != BATCH_FORMAT:
+        raise InvalidBatch(f"not a batch file of format {BATCH_FORMAT}")
+    if not _HEADER_MEMBERS <= set(obj):
+        raise InvalidBatch("the batch header is incomplete")
+    first, last, count = obj["first_seq"], obj["last_seq"], obj["count"]
+    if not all(type(v) is int for v in (first, last, count)) or first < 1 or count != last - first + 1 or count < 0:
+        raise InvalidBatch("the batch header's seq range and count disagree")
+    if not isinstance(obj["exported_on"], str) or not _DATE.fullmatch(obj["exported_on"]):
+        raise InvalidBatch("the batch header's exported_on is not a date")
+    extra = {k: v for k, v in obj.items() if k not in _HEADER_MEMBERS}
+    return BatchHeader(first, last, count, obj["exported_on"], extra)
+
+
+class BatchReader:
+    """Reads a batch incrementally.
+
+    The header is checked at once. `rows()` checks each row as it goes (seq
+    continuity, envelope structure) and, after the last row, the trailer's
+    hash; it raises InvalidBatch on the first fault. A caller must keep
+    nothing from a batch whose rows raised: stage rows and commit only once
+    the iterator is exhausted. `sha256` is set once the trailer checked out.
+    """
+
+    def __init__(self, src: IO[bytes]) -> None:
+        self._src = src
+        self._digest = hashlib.sha256()
+        first_line = src.readline()
+        self._digest.update(first_line)
+        self.header = _parse_header(first_line)
+        self.sha256: str | None = None
+
+    def rows(self) -> Iterator[BatchRow]:
+        src, digest, header = self._src, self._digest, self.header
+        expected = header.first_seq
+        while True:
+            line = src.readline()
+            if not line:
+                raise InvalidBatch("the batch is truncated: its trailer is missing")
+            if line.startswith(b'{"end":'):
+                break
+            digest.update(line)
+            if not line.endswith(b"\n"):
+                raise InvalidBatch("the batch is truncated mid-line")
+            try:
+                obj = json.loads(line)
+                seq, received_on, env = obj["seq"], obj["received_on"], obj["envelope"]
+            except (ValueError, KeyError, TypeError):
+                raise InvalidBatch(f"line {expected - header.first_seq + 2} of the batch is not a batch row") from None
+            if type(seq) is not int or seq != expected:
+                raise InvalidBatch(f"the batch skips or reorders envelopes: expected seq {expected}, found {seq}")
+            if not isinstance(received_on, str) or not _DATE.fullmatch(received_on):
+                raise InvalidBatch(f"envelope seq {seq} has no valid received_on date")
+            try:
+                envelope = parse_envelope(env)
+            except MalformedEnvelope as exc:
+                raise InvalidBatch(f"envelope seq {seq} is malformed: {exc}") from None
+            yield BatchRow(seq, received_on, envelope)
+            expected += 1
+        if expected != header.last_seq + 1:
+            raise InvalidBatch(
+                f"the batch is truncated: its header promises seq {header.first_seq}..{header.last_seq}"
+                f" but it ends after seq {expected - 1}"
+            )
+        try:
+            trailer = json.loads(line)
+        except ValueError:
+            raise InvalidBatch("the batch trailer is damaged") from None
+        if not isinstance(trailer, dict) or trailer.get("sha256") != digest.hexdigest():
+            raise InvalidBatch("the batch's integrity hash does not match its contents: it was altered or damaged")
+        if src.read(1):
+            raise InvalidBatch("the batch has data after its trailer")
+        self.sha256 = digest.hexdigest()
+
+
+def read_batch(src: IO[bytes]) -> BatchReader:
+    return BatchReader(src)
