@@ -1,0 +1,69 @@
+"""Shared fixtures: fast KDF costs, keys, a real intake server on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+import vault
+from intake import IntakeConfig, create_app
+from intake.keyring import add_bundle
+
+os.environ["DVR_INSECURE_FAST_KDF"] = "1"  # the CLIs use libsodium's minimum Argon2id costs
+
+
+@pytest.fixture(scope="session")
+def ministry_key() -> vault.UnlockedKey:
+    return vault.derive_keys(bytes(range(32)))
+
+
+class _Quiet(WSGIRequestHandler):
+    def log(self, type: str, message: str, *args: Any) -> None:  # noqa: A002
+        return
+
+
+@dataclass
+class Server:
+    url: str
+    config: IntakeConfig
+
+    def request(self, method: str, path: str, body: bytes | None = None, content_type: str = "application/json") -> tuple[int, dict[str, Any]]:
+        req = urllib.request.Request(self.url + path, data=body, method=method)
+        if body is not None:
+            req.add_header("Content-Type", content_type)
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                return resp.status, json.loads(resp.read() or b"null")
+        except urllib.error.HTTPError as err:
+            return err.code, json.loads(err.read() or b"null")
+
+    def submit(self, envelope: dict[str, Any] | bytes) -> tuple[int, dict[str, Any]]:
+        body = envelope if isinstance(envelope, bytes) else json.dumps(envelope).encode()
+        return self.request("POST", "/api/v1/submissions", body)
+
+
+@pytest.fixture
+def intake_server(tmp_path: Path, ministry_key: vault.UnlockedKey) -> Iterator[Server]:
+    """A real intake (create_app + werkzeug) on a free loopback port, with the test key installed."""
+    config = IntakeConfig(data_dir=tmp_path / "intake")
+    config.data_dir.mkdir()
+    add_bundle(config.keys_path, ministry_key.bundle().to_json())
+    app = create_app(config)
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_Quiet)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    try:
+        yield Server(f"http://127.0.0.1:{server.server_port}", config)
+    finally:
+        server.shutdown()
+        app.extensions["dvr_store"].close()

@@ -1,0 +1,46 @@
+"""Helpers shared by the tests (import as `from support import ...`)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+VALID_RECORD: dict[str, Any] = {
+    "given_name": "Arbër",
+    "family_name": "Krasniqi",
+    "birth_date": "1988-04-12",
+    "sex": "female",
+    "origin_country": "XK",
+    "origin_municipality": "prizren",
+    "residence_country": "DE",
+    "status": "employed",
+    "consent": {"processing": True, "contact": False},
+}
+
+
+def submission(record: dict[str, Any] | None = None, lang: str = "sq") -> bytes:
+    body = {"schema": "dvr-registration/1", "lang": lang, "record": record or VALID_RECORD}
+    return json.dumps(body, ensure_ascii=False).encode("utf-8")
+
+
+def run(*args: str | Any, cwd: Any = None, input: str | None = None) -> Any:  # noqa: A002
+    """Run a console script of this project (intake, keyholder) and return the CompletedProcess."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    exe = Path(sys.executable).parent / str(args[0])
+    env = {**os.environ, "DVR_INSECURE_FAST_KDF": "1"}
+    return subprocess.run(
+        [str(exe), *map(str, args[1:])], cwd=cwd, input=input, capture_output=True, text=True, env=env, timeout=120
+    )
+
+
+def one_line_error(proc: Any) -> str:
+    """Assert the command failed with exactly one line on stderr and no traceback; return it."""
+    assert proc.returncode != 0, proc.stdout
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    return lines[0]

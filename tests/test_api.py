@@ -1,0 +1,123 @@
+"""The intake API over real HTTP on loopback with real SQLite: every bad
+request gets a clear JSON error and stores nothing."""
+
+from __future__ import annotations
+
+import base64
+import json
+import sqlite3
+
+import pytest
+
+import vault
+
+from support import submission
+
+
+def stored_rows(server) -> int:
+    conn = sqlite3.connect(server.config.db_path)
+    try:
+        return conn.execute("SELECT COUNT(*) FROM envelopes").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def test_keys_lists_the_installed_bundle(intake_server, ministry_key):
+    status, body = intake_server.request("GET", "/api/v1/keys")
+    assert status == 200
+    assert body["current"] == ministry_key.kid
+    assert vault.load_bundle(body["keys"][0]).public_key == ministry_key.public_key
+
+
+def test_healthz(intake_server):
+    import urllib.request
+
+    with urllib.request.urlopen(intake_server.url + "/healthz") as resp:
+        assert resp.status == 200
+
+
+def test_a_sealed_submission_gets_a_receipt_and_is_stored_committed(intake_server, ministry_key):
+    env = vault.seal(submission(), ministry_key.public_key)
+    status, receipt = intake_server.submit(env.to_json())
+    assert status == 201
+    assert receipt["format"] == "dvr-receipt/1" and receipt["seq"] == 1
+    assert receipt["envelope_sha256"] == env.sha256
+    assert len(receipt["received_on"]) == 10
+    # A fresh connection sees the row: it was committed before the 201.
+    conn = sqlite3.connect(intake_server.config.db_path)
+    row = conn.execute("SELECT seq, kid, envelope, received_on FROM envelopes").fetchone()
+    conn.close()
+    assert row[0] == 1 and row[1] == ministry_key.kid and json.loads(row[2]) == env.to_json()
+    # The same envelope again: the same receipt, nothing new stored.
+    assert intake_server.submit(env.to_json()) == (201, receipt)
+    assert stored_rows(intake_server) == 1
+
+
+def b64u(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "code"),
+    [
+        (b"not json", "application/json", 400, "not_json"),
+        (b"[1, 2]", "application/json", 400, "not_an_envelope"),
+        (b'{"format": "dvr-envelope/1", "kid": "K", "ct": "", "extra": 1}', "application/json", 400, "not_an_envelope"),
+        (b'{"format": "dvr-envelope/7", "kid": "K", "ct": ""}', "application/json", 422, "unknown_format"),
+        (b'{"format": "dvr-envelope/1", "kid": "0123456789abcdef0123456789abcdef", "ct": "CT"}', "application/json", 422, "unknown_kid"),
+        (b'{"format": "dvr-envelope/1", "kid": "K", "ct": "!!not base64!!"}', "application/json", 400, "not_an_envelope"),
+        (b'{"format": "dvr-envelope/1", "kid": "K", "ct": "' + b64u(b"\x01" * 1000).encode() + b'"}', "application/json", 422, "wrong_length"),
+        (b'{"format": "dvr-envelope/1", "format": "dvr-envelope/1", "kid": "K", "ct": "CT"}', "application/json", 400, "not_an_envelope"),
+        (b'{"format": "dvr-envelope/1", "kid": "K", "ct": "CT"}', "text/plain", 415, "unsupported_media_type"),
+        (b'{"format": "dvr-envelope/1", "kid": "K", "ct": "CT"}', "application/x-www-form-urlencoded", 415, "unsupported_media_type"),
+        (b"{" + b" " * 40000 + b"}", "application/json", 413, "too_large"),
+    ],
+    ids=["not-json", "not-object", "unknown-member", "unknown-format", "unknown-kid", "ct-not-b64u",
+         "wrong-length", "duplicate-member", "text-plain", "form-post", "too-large"],
+)
+def test_bad_requests_get_a_clear_error_and_store_nothing(intake_server, ministry_key, body, content_type, status, code):
+    good = vault.seal(submission(), ministry_key.public_key)
+    body = body.replace(b'"K"', json.dumps(ministry_key.kid).encode()).replace(b'"CT"', json.dumps(b64u(good.ct)).encode())
+    got_status, got = intake_server.request("POST", "/api/v1/submissions", body, content_type)
+    assert got_status == status
+    assert got["error"]["code"] == code
+    assert got["error"]["message"]
+    assert stored_rows(intake_server) == 0
+
+
+def test_envelope_sealed_to_an_unknown_key_is_refused(intake_server):
+    other = vault.derive_keys(b"\x05" * 32)
+    status, body = intake_server.submit(vault.seal(submission(), other.public_key).to_json())
+    assert (status, body["error"]["code"]) == (422, "unknown_kid")
+    assert stored_rows(intake_server) == 0
+
+
+def test_no_keys_installed_means_every_kid_is_unknown(tmp_path, ministry_key):
+    from intake import IntakeConfig, create_app
+
+    app = create_app(IntakeConfig(data_dir=tmp_path / "empty"))
+    client = app.test_client()
+    assert client.get("/api/v1/keys").get_json() == {"current": None, "keys": []}
+    resp = client.post("/api/v1/submissions", json=vault.seal(b"{}", ministry_key.public_key).to_json())
+    assert resp.status_code == 422
+    app.extensions["dvr_store"].close()
+
+
+def test_the_store_refuses_what_is_not_an_envelope(tmp_path):
+    from intake.store import NotEncrypted, SQLiteStore
+
+    store = SQLiteStore(tmp_path / "s.sqlite")
+    try:
+        with pytest.raises(NotEncrypted):
+            store.append({"format": "dvr-envelope/1", "kid": "x", "ct": "plaintext"})  # type: ignore[arg-type]
+        assert store.count() == 0
+    finally:
+        store.close()
+
+
+def test_store_tables_hold_no_client_information(intake_server, ministry_key):
+    intake_server.submit(vault.seal(submission(), ministry_key.public_key).to_json())
+    conn = sqlite3.connect(intake_server.config.db_path)
+    columns = {row[1] for table in ("envelopes", "exports") for row in conn.execute(f"PRAGMA table_info({table})")}
+    conn.close()
+    assert not {c for c in columns if any(w in c for w in ("ip", "addr", "agent", "time", "host"))}

@@ -1,0 +1,71 @@
+"""Batch files: round trip, and every kind of damage refused."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import vault
+from vault import InvalidBatch
+from vault.batch import BatchHeader, read_batch, write_batch
+
+
+def make_batch(key, first=1, n=5) -> bytes:
+    rows = [(first + i, "2026-11-26", vault.seal(b"x%d" % i, key.public_key).canonical()) for i in range(n)]
+    out = io.BytesIO()
+    write_batch(out, BatchHeader(first, first + n - 1, n, "2026-11-26", {}), rows)
+    return out.getvalue()
+
+
+def read_all(data: bytes):
+    reader = read_batch(io.BytesIO(data))
+    return reader, list(reader.rows())
+
+
+def test_round_trip(ministry_key):
+    reader, rows = read_all(make_batch(ministry_key, first=7, n=3))
+    assert [r.seq for r in rows] == [7, 8, 9]
+    assert reader.sha256 is not None
+    assert vault.open_envelope(rows[1].envelope, ministry_key) == b"x1"
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_any_flipped_byte_is_refused(ministry_key, data):
+    batch = make_batch(ministry_key, n=3)
+    pos = data.draw(st.integers(0, len(batch) - 1))
+    bit = data.draw(st.integers(0, 7))
+    damaged = bytearray(batch)
+    damaged[pos] ^= 1 << bit
+    with pytest.raises(InvalidBatch):
+        read_all(bytes(damaged))
+
+
+def test_missing_line_is_refused(ministry_key):
+    lines = make_batch(ministry_key).splitlines(keepends=True)
+    with pytest.raises(InvalidBatch, match="skips or reorders"):
+        read_all(b"".join(lines[:2] + lines[3:]))
+    with pytest.raises(InvalidBatch, match="truncated"):
+        read_all(b"".join(lines[:-2] + lines[-1:]))  # last row dropped
+
+
+def test_swapped_lines_and_truncation_are_refused(ministry_key):
+    lines = make_batch(ministry_key).splitlines(keepends=True)
+    with pytest.raises(InvalidBatch, match="reorders"):
+        read_all(b"".join([lines[0], lines[2], lines[1], *lines[3:]]))
+    with pytest.raises(InvalidBatch, match="trailer is missing"):
+        read_all(b"".join(lines[:-1]))
+    with pytest.raises(InvalidBatch):
+        read_all(b"".join(lines)[:-30])
+    with pytest.raises(InvalidBatch, match="after its trailer"):
+        read_all(b"".join(lines) + b"\n")
+
+
+def test_not_a_batch(ministry_key):
+    with pytest.raises(InvalidBatch, match="not a batch"):
+        read_all(b'{"format": "something-else"}\n')
+    with pytest.raises(InvalidBatch, match="header"):
+        read_all(b"\x00garbage\n")

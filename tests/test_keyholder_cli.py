@@ -1,0 +1,130 @@
+"""The keyholder command through its console script: init, import, publish,
+and every refusal as one clear line with nothing kept or half-written."""
+
+from __future__ import annotations
+
+import io
+import json
+import sqlite3
+
+import pytest
+from support import VALID_RECORD, one_line_error, run, submission
+
+import vault
+from vault.batch import BatchHeader, write_batch
+
+
+@pytest.fixture
+def vault_dir(tmp_path):
+    (tmp_path / "pp").write_text("correct horse battery\n")
+    proc = run("keyholder", "init", "--vault", tmp_path / "V", "--passphrase-file", tmp_path / "pp")
+    assert proc.returncode == 0, proc.stderr
+    return tmp_path / "V"
+
+
+def public_key(vault_dir) -> bytes:
+    return vault.load_bundle(json.loads((vault_dir / "key-bundle.json").read_text())).public_key
+
+
+def write(path, envelopes: list[bytes], first: int = 1) -> None:
+    out = io.BytesIO()
+    n = len(envelopes)
+    write_batch(out, BatchHeader(first, first + n - 1, n, "2026-11-26", {}), [(first + i, "2026-11-26", e) for i, e in enumerate(envelopes)])
+    path.write_bytes(out.getvalue())
+
+
+def person(i: int, **extra) -> bytes:
+    return submission({**VALID_RECORD, "given_name": f"Name{i}", **extra})
+
+
+def held(vault_dir) -> int:
+    conn = sqlite3.connect(vault_dir / "envelopes.sqlite")
+    try:
+        return conn.execute("SELECT COUNT(*) FROM envelopes").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def test_init_makes_a_signed_bundle_and_refuses_to_overwrite(vault_dir, tmp_path):
+    bundle = vault.load_bundle(json.loads((vault_dir / "key-bundle.json").read_text()), require_signature=True)
+    assert (vault_dir / "epochs" / bundle.kid / "keyfile.json").stat().st_mode & 0o077 == 0
+    line = one_line_error(run("keyholder", "init", "--vault", vault_dir, "--passphrase-file", tmp_path / "pp"))
+    assert "already holds a vault" in line
+
+
+def test_import_is_idempotent_and_refuses_gaps(vault_dir, tmp_path):
+    pk = public_key(vault_dir)
+    envs = [vault.seal(person(i), pk).canonical() for i in range(6)]
+    write(tmp_path / "b1", envs[:3], first=1)
+    write(tmp_path / "b3", envs[4:], first=5)
+    assert run("keyholder", "import", "--vault", vault_dir, tmp_path / "b1").returncode == 0
+    again = run("keyholder", "import", "--vault", vault_dir, tmp_path / "b1")
+    assert again.returncode == 0 and "nothing changed" in again.stdout
+    line = one_line_error(run("keyholder", "import", "--vault", vault_dir, tmp_path / "b3"))
+    assert "starts at seq 5" in line and "up to seq 3" in line
+    assert held(vault_dir) == 3
+
+
+def test_altered_or_truncated_batch_keeps_nothing(vault_dir, tmp_path):
+    pk = public_key(vault_dir)
+    write(tmp_path / "b", [vault.seal(person(i), pk).canonical() for i in range(4)])
+    data = (tmp_path / "b").read_bytes()
+    flipped = bytearray(data)
+    flipped[len(data) // 2] ^= 0x01
+    (tmp_path / "flip").write_bytes(bytes(flipped))
+    lines = data.splitlines(keepends=True)
+    (tmp_path / "cut").write_bytes(b"".join(lines[:3]))
+    (tmp_path / "missing").write_bytes(b"".join([lines[0], lines[1], lines[3], lines[4], lines[5]]))
+    for name in ("flip", "cut", "missing"):
+        one_line_error(run("keyholder", "import", "--vault", vault_dir, tmp_path / name))
+        assert held(vault_dir) == 0, name
+
+
+def test_replay_with_different_bytes_is_refused(vault_dir, tmp_path):
+    pk = public_key(vault_dir)
+    write(tmp_path / "b1", [vault.seal(person(i), pk).canonical() for i in range(2)])
+    write(tmp_path / "forged", [vault.seal(person(i), pk).canonical() for i in range(3)])
+    assert run("keyholder", "import", "--vault", vault_dir, tmp_path / "b1").returncode == 0
+    line = one_line_error(run("keyholder", "import", "--vault", vault_dir, tmp_path / "forged"))
+    assert "seq 1 differs" in line
+    assert held(vault_dir) == 2
+
+
+def test_publish_counts_bad_envelopes_without_aborting(vault_dir, tmp_path):
+    pk = public_key(vault_dir)
+    other = vault.derive_keys(b"\x03" * 32)
+    envs = [vault.seal(person(i), pk).canonical() for i in range(12)]
+    envs += [vault.seal(person(i), pk).canonical() for i in range(2)]  # the same two people again
+    envs.append(vault.seal(person(99), other.public_key).canonical())  # sealed to another key
+    envs.append(vault.seal(b"not json at all", pk).canonical())
+    envs.append(vault.seal(submission({**VALID_RECORD, "sex": "unknown"}), pk).canonical())
+    envs.append(vault.seal(submission({**VALID_RECORD, "birth_date": "2999-01-01"}), pk).canonical())
+    write(tmp_path / "b", envs)
+    assert run("keyholder", "import", "--vault", vault_dir, tmp_path / "b").returncode == 0
+    proc = run("keyholder", "publish", "--vault", vault_dir, "--passphrase-file", tmp_path / "pp", "--out", tmp_path / "O")
+    assert proc.returncode == 0, proc.stderr
+    assert "18 envelopes, 17 opened, 1 failed to open, 3 invalid, 2 duplicates" in proc.stdout
+    aggregates = json.loads((tmp_path / "O" / "aggregates.json").read_text())
+    assert aggregates["registrants"] == 12
+    [table] = [t for t in aggregates["tables"] if t["name"] == "residence_country"]
+    assert table["cells"][0]["residence_country"] == "DE" and table["cells"][0]["count"] == 12
+
+
+def test_wrong_passphrase_writes_nothing(vault_dir, tmp_path):
+    (tmp_path / "wrong").write_text("incorrect\n")
+    line = one_line_error(run("keyholder", "publish", "--vault", vault_dir, "--passphrase-file", tmp_path / "wrong", "--out", tmp_path / "O"))
+    assert "wrong passphrase" in line
+    assert not (tmp_path / "O").exists()
+
+
+def test_publish_refuses_a_non_empty_output_directory(vault_dir, tmp_path):
+    (tmp_path / "O").mkdir()
+    (tmp_path / "O" / "keep.txt").write_text("mine")
+    line = one_line_error(run("keyholder", "publish", "--vault", vault_dir, "--passphrase-file", tmp_path / "pp", "--out", tmp_path / "O"))
+    assert "not empty" in line
+    assert sorted(p.name for p in (tmp_path / "O").iterdir()) == ["keep.txt"]
+
+
+def test_commands_on_a_missing_vault_say_so(tmp_path):
+    line = one_line_error(run("keyholder", "import", "--vault", tmp_path / "none", __file__))
+    assert "is not a vault" in line
