@@ -29,6 +29,13 @@ def test_seal_open_round_trip(ministry_key, data):
     assert parse_envelope(env.to_json(), {ministry_key.kid}) == env
 
 
+@settings(max_examples=50, deadline=None)
+@given(st.sampled_from(vault.BUCKETS), st.binary(min_size=32, max_size=32))
+def test_canonical_form_is_rfc8785(bucket, public):
+    env = Envelope(vault.kid_for(public), bytes(bucket + 48))
+    assert env.canonical() == rfc8785.dumps(env.to_json())
+
+
 def test_too_large_submission_is_refused(ministry_key):
     with pytest.raises(ValueError, match="does not fit"):
         seal(b"x" * 16384, ministry_key.public_key)

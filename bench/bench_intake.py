@@ -1,0 +1,131 @@
+"""Intake throughput over real HTTP with the documented production server.
+
+Starts gunicorn with intake/gunicorn_conf.py on loopback, then drives it with
+wrk (Debian package `wrk`): first GET /healthz (the framework's ceiling),
+then POST /api/v1/submissions with distinct pre-sealed envelopes, each
+answered 201 only after its group commit (synchronous=FULL). Prints medians
+of several rounds and the ratio. Run: .venv/bin/python bench/bench_intake.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import vault
+from intake.keyring import add_bundle
+
+ROOT = Path(__file__).resolve().parent.parent
+LUA = r"""
+local bodies = {}
+local i = 0
+local counter = 0
+setup = function(thread)
+  counter = counter + 1
+  thread:set("id", counter)
+end
+init = function(args)
+  for line in io.lines(args[1]) do bodies[#bodies + 1] = line end
+  -- each thread of each round starts on its own slice of distinct envelopes
+  i = (tonumber(args[2]) * 2 + id - 1) * 20000
+end
+request = function()
+  i = i % #bodies + 1
+  return wrk.format("POST", "/api/v1/submissions", {["Content-Type"] = "application/json"}, bodies[i])
+end
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wrk(url: str, seconds: int, connections: int, script: Path | None = None, arg: Path | None = None,
+        offset: int = 0) -> tuple[float, str]:
+    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    if script:
+        cmd += ["-s", str(script)]
+    cmd.append(url)
+    if arg:
+        cmd += ["--", str(arg), str(offset)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    if "Non-2xx" in out:
+        raise SystemExit("bench: the server answered errors:\n" + out)
+    p50 = re.search(r"50%\s+(\S+)", out).group(1)
+    return rate, p50
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--gunicorn-arg", action="append", default=[], help="extra gunicorn flag, e.g. --workers=1")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("bench: needs wrk (apt-get install wrk)")
+
+    tmp = Path(tempfile.mkdtemp(prefix="dvr-bench-intake-"))
+    key = vault.derive_keys(os.urandom(32))
+    data = tmp / "data"
+    data.mkdir()
+    add_bundle(data / "keys.json", key.bundle().to_json())
+    sub = json.dumps({"schema": "dvr-registration/1", "lang": "sq", "record": {"given_name": "x" * 300}}).encode()
+    n_bodies = 40_000 * args.rounds
+    bodies = tmp / "bodies.jsonl"
+    with open(bodies, "w") as fp:
+        for _ in range(n_bodies):
+            fp.write(json.dumps(vault.seal(sub, key.public_key).to_json()) + "\n")
+    script = tmp / "post.lua"
+    script.write_text(LUA)
+
+    port = free_port()
+    env = {**os.environ, "DVR_INTAKE_DATA": str(data)}
+    gunicorn = [str(Path(sys.executable).parent / "gunicorn"), "-c", "python:intake.gunicorn_conf",
+                "-b", f"127.0.0.1:{port}", *args.gunicorn_arg, "intake.wsgi:from_environ()"]
+    server = subprocess.Popen(gunicorn, env=env, cwd=ROOT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(base + "/healthz", timeout=1)  # noqa: S310
+                break
+            except OSError:
+                time.sleep(0.1)
+        health, posts = [], []
+        for r in range(args.rounds):
+            health.append(wrk(base + "/healthz", args.seconds, args.connections))
+            posts.append(wrk(base + "/", args.seconds, args.connections, script, bodies, offset=r))
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+    conn = sqlite3.connect(data / "intake.sqlite")
+    stored = conn.execute("SELECT COUNT(*) FROM envelopes").fetchone()[0]
+    conn.close()
+    h = statistics.median(r for r, _ in health)
+    p = statistics.median(r for r, _ in posts)
+    print(f"machine: {os.cpu_count()} cores; gunicorn gthread per intake/gunicorn_conf.py; wrk -c{args.connections}")
+    print(f"GET /healthz              median {h:8.0f} req/s   rounds {[round(r) for r, _ in health]}  p50 {[x for _, x in health]}")
+    print(f"POST /api/v1/submissions  median {p:8.0f} req/s   rounds {[round(r) for r, _ in posts]}  p50 {[x for _, x in posts]}")
+    print(f"ratio submissions/healthz: {p / h:.2f}  (target >= 0.5)")
+    print(f"envelopes durably stored: {stored} (distinct envelopes available: {n_bodies})")
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
