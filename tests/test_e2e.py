@@ -1,0 +1,130 @@
+"""The sealed pipeline end to end, with exactly the documented commands, a
+real server on loopback, and envelopes made by an independent implementation
+of FORMATS.md (pyca's HPKE and the standard library; no `vault`)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import hpke
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+from support import run
+
+SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_128_GCM)
+
+
+def independent_envelope(bundle: dict, record: dict) -> bytes:
+    """FORMATS.md section 2, spelled out."""
+    raw = base64.urlsafe_b64decode(bundle["public_key"] + "=" * (-len(bundle["public_key"]) % 4))
+    assert hashlib.sha256(raw).digest()[:16].hex() == bundle["kid"]
+    submission = json.dumps({"schema": "dvr-registration/1", "lang": "sq", "record": record}, ensure_ascii=False).encode()
+    bucket = next(b for b in (1024, 2048, 4096, 8192, 16384) if len(submission) + 1 <= b)
+    padded = submission + b"\x80" + b"\x00" * (bucket - len(submission) - 1)
+    info = b"dvr-envelope/1 " + bundle["kid"].encode("ascii")
+    ct = SUITE.encrypt(padded, X25519PublicKey.from_public_bytes(raw), info=info)
+    return json.dumps({"format": "dvr-envelope/1", "kid": bundle["kid"], "ct": base64.urlsafe_b64encode(ct).rstrip(b"=").decode()}).encode()
+
+
+def population() -> tuple[list[dict], dict[str, int]]:
+    """80 people; 12 of them register again later after moving. The latest stands."""
+    residences = ["DE"] * 30 + ["CH"] * 25 + ["IT"] * 22 + ["IS"] * 3
+    records, latest = [], {}
+    for i, country in enumerate(residences):
+        rec = {
+            "given_name": f"Dritë{i}",
+            "family_name": "Berisha" if i % 2 else "Gashi",
+            "birth_date": f"19{60 + i % 40:02d}-0{1 + i % 9}-1{i % 10}",
+            "sex": "female" if i % 3 else "male",
+            "origin_country": "XK",
+            "residence_country": country,
+            "status": "student" if i % 4 == 0 else "employed",
+            "consent": {"processing": True, "contact": False},
+        }
+        records.append(rec)
+        latest[i] = rec
+    for i in range(12):  # people 0..11 (all DE) move to CH and register again
+        moved = {**records[i], "residence_country": "CH", "given_name": records[i]["given_name"].upper()}
+        records.append(moved)
+        latest[i] = moved
+    truth = Counter(rec["residence_country"] for rec in latest.values())
+    return records, dict(truth)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def served(tmp_path):
+    (tmp_path / "P").write_text("a long passphrase for the test\n")
+    assert run("keyholder", "init", "--vault", tmp_path / "V", "--passphrase-file", tmp_path / "P").returncode == 0
+    assert run("intake", "keys", "add", "--data", tmp_path / "D", tmp_path / "V" / "key-bundle.json").returncode == 0
+    port = free_port()
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "intake"), "serve", "--data", str(tmp_path / "D"), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(base + "/healthz", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.05)
+    try:
+        yield tmp_path, base
+    finally:
+        server.terminate()
+        _, err = server.communicate(timeout=10)
+        assert b"127.0.0.1 -" not in err  # no request log lines with client addresses
+
+
+def test_whole_journey_with_an_independent_client(served):
+    tmp, base = served
+    keys = json.load(urllib.request.urlopen(base + "/api/v1/keys"))
+    bundle = next(k for k in keys["keys"] if k["kid"] == keys["current"])
+    records, truth = population()
+    for rec in records:
+        req = urllib.request.Request(base + "/api/v1/submissions", data=independent_envelope(bundle, rec), headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req) as resp:
+            assert resp.status == 201
+
+    assert run("intake", "export", "--data", tmp / "D", "--out", tmp / "B1").returncode == 0
+    assert run("keyholder", "import", "--vault", tmp / "V", tmp / "B1").returncode == 0
+    proc = run("keyholder", "publish", "--vault", tmp / "V", "--passphrase-file", tmp / "P", "--out", tmp / "O")
+    assert proc.returncode == 0, proc.stderr
+
+    aggregates = json.loads((tmp / "O" / "aggregates.json").read_text())
+    assert aggregates["format"] == "dvr-aggregates/1"
+    assert aggregates["registrants"] == 80
+    [table] = [t for t in aggregates["tables"] if t["name"] == "residence_country"]
+    published = {c["residence_country"]: c["count"] for c in table["cells"]}
+    assert published["DE"] == truth["DE"] == 18
+    assert published["CH"] == truth["CH"] == 37
+    assert published["IT"] == truth["IT"] == 22
+    assert published["IS"] is None  # 3 people: suppressed
+    for t in aggregates["tables"]:
+        for cell in t["cells"]:
+            assert cell["count"] is None or cell["count"] == 0 or cell["count"] >= 10
+
+    # No registrant's name, in any form, in any file the intake or the publication holds.
+    names = {rec["given_name"] for rec in records} | {"Berisha", "Gashi"}
+    for root in (tmp / "D", tmp / "O"):
+        for path in root.rglob("*"):
+            if path.is_file():
+                data = path.read_bytes()
+                for name in names:
+                    for form in {name, name.upper(), name.casefold()}:
+                        assert form.encode("utf-8") not in data, (path, form)
