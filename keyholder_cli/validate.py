@@ -44,14 +44,29 @@ def _schema_for_fastjsonschema() -> tuple[dict[str, Any], dict[str, Any]]:
     """
     schema = copy.deepcopy(schemas.load("registration.schema.json"))
     schema["$schema"] = "http://json-schema.org/draft-07/schema#"
+    schema["dependencies"] = schema.pop("dependentSchemas")  # draft-07's name for the same keyword
     formats: dict[str, Any] = {"date": _DATE, "email": r"^[^@\s]+@[^@\s]+$"}
-    for name, definition in schema["$defs"].items():
+    defs = schema.pop("$defs")
+    for name, definition in defs.items():
         values = definition.get("enum")
         if values is not None and len(values) > _LARGE_ENUM and all(isinstance(v, str) for v in values):
             members = frozenset(values)
             formats[f"dvr-{name}"] = members.__contains__
-            schema["$defs"][name] = {"type": "string", "format": f"dvr-{name}"}
-    return schema, formats
+            defs[name] = {"type": "string", "format": f"dvr-{name}"}
+    # Inline the (now small) definitions: the generated code pays for every
+    # $ref with a function call and a formatted error path per array item.
+    return _inline_refs(schema, defs), formats
+
+
+def _inline_refs(node: Any, defs: dict[str, Any]) -> Any:
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/") and len(node) == 1:
+            return _inline_refs(copy.deepcopy(defs[ref.removeprefix("#/$defs/")]), defs)
+        return {k: _inline_refs(v, defs) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_inline_refs(v, defs) for v in node]
+    return node
 
 
 def compile_validator() -> Callable[[Any], Any]:
