@@ -25,6 +25,7 @@ def main() -> None:
     template = json.loads((OUT / "registration.schema.template.json").read_text())
     template["$defs"]["country"]["enum"] = countries
     template["$defs"]["language"]["enum"] = languages
+    template["$defs"]["residence_country"]["enum"] = [c for c in countries if c != "XK"]
     (OUT / "registration.schema.json").write_text(json.dumps(template, indent=2, ensure_ascii=False) + "\n")
     print(len(countries), "countries,", len(languages), "languages")
 
