@@ -1,0 +1,243 @@
+"""The vault's audit log on the workstation: appending entries, verifying
+the log with its signed head, and checking a publication against it.
+
+The log format and its rules are `vault.auditlog`'s; this module adds what
+depends on the vault directory: the head file `V/audit.head`, the current
+key bundle as the trust anchor, and the import history in the database that
+unsigned `import` entries must agree with before a signature covers them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vault import (
+    AuditEntry,
+    AuditLogError,
+    InvalidManifest,
+    InvalidSignature,
+    KeyBundle,
+    UnlockedKey,
+    VerifiedLog,
+    load_bundle,
+    verify_head,
+    verify_log,
+    verify_manifest,
+)
+from vault import append_entry as _append
+from vault.manifest import MANIFEST_NAME
+
+from .errors import KeyholderError
+from .importer import ImportResult
+from .shareio import read_json
+from .vaultdir import Vault
+
+__all__ = [
+    "AuditResult",
+    "PublicationMismatch",
+    "append_entry",
+    "check_publication",
+    "head_path",
+    "record_import",
+    "start_log",
+    "verify_copies",
+    "verify_vault",
+]
+
+
+class PublicationMismatch(KeyholderError):
+    """A publication whose files or manifest disagree with the audit log."""
+
+
+@dataclass
+class AuditResult:
+    log: VerifiedLog
+    anchor: KeyBundle
+    warnings: list[str] = field(default_factory=list)
+
+
+def head_path(vault: Vault) -> Path:
+    return vault.root / "audit.head"
+
+
+def start_log(vault: Vault, kind: str, key: UnlockedKey, details: Mapping[str, Any]) -> AuditEntry:
+    """Write the first, signed entry of a new vault's log (`ceremony` or `init`)."""
+    if vault.audit_path.exists() and vault.audit_path.stat().st_size > 0:
+        raise KeyholderError(f"{vault.audit_path} already exists; refusing to start a second log")
+    return _append(vault.audit_path, kind, details, key, head_path=head_path(vault))
+
+
+def append_entry(vault: Vault, kind: str, details: Mapping[str, Any], key: UnlockedKey | None = None) -> AuditEntry:
+    """Append an entry to the vault's log, fsynced before this returns.
+
+    The whole log is verified first, with its head, and a tampered log is
+    refused. Before a signed entry covers the unsigned ones before it, each
+    unsigned `import` entry must match the vault's import history.
+    """
+    result = verify_vault(vault)
+    if key is not None:
+        if key.kid != result.log.current_kid and kind != "rotation":
+            raise KeyholderError(f"the audit log's current key is {result.log.current_kid}, not {key.kid}")
+        _check_unsigned_imports(vault, result.log)
+    return _append(vault.audit_path, kind, details, key, head_path=head_path(vault) if key else None)
+
+
+def _import_rows(vault: Vault) -> set[tuple[str, int, int, int]]:
+    if not vault.db_path.exists():
+        return set()
+    conn = vault.connect()
+    try:
+        rows = conn.execute("SELECT batch_sha256, first_seq, last_seq, new_envelopes FROM imports").fetchall()
+    finally:
+        conn.close()
+    return {(str(a), int(b), int(c), int(d)) for a, b, c, d in rows}
+
+
+def _import_key(entry: AuditEntry) -> tuple[str, int, int, int] | None:
+    d = entry.details
+    try:
+        return (str(d["batch_sha256"]), int(d["first_seq"]), int(d["last_seq"]), int(d["new"]))
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _check_unsigned_imports(vault: Vault, log: VerifiedLog) -> None:
+    rows = _import_rows(vault)
+    for entry in log.unsigned_tail:
+        if entry.kind == "import" and _import_key(entry) not in rows:
+            raise AuditLogError(
+                entry.seq,
+                "is an unsigned import entry that matches no import in the vault's history; refusing to sign over it",
+            )
+
+
+def _read_log(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise AuditLogError(1, f"is missing: there is no audit log at {path}") from None
+
+
+def verify_vault(vault: Vault) -> AuditResult:
+    """Verify the vault's log against its current bundle and its signed head."""
+    anchor = load_bundle(read_json(vault.require().bundle_path), require_signature=True)
+    log = verify_log(_read_log(vault.audit_path), anchor=anchor)
+    result = AuditResult(log, anchor)
+    try:
+        head = json.loads(head_path(vault).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise AuditLogError(len(log.entries) + 1, "the log's signed head file audit.head is missing") from None
+    except ValueError:
+        head = None
+    seq = verify_head(head, log)
+    if seq < log.last_signed:
+        result.warnings.append(f"the signed head names entry {seq}, not the last signed entry {log.last_signed}")
+    if log.current_kid != anchor.kid:
+        raise AuditLogError(
+            len(log.entries),
+            f"the log's current key is {log.current_kid}, but the vault's current bundle is {anchor.kid}",
+        )
+    logged = {k for e in log.entries if e.kind == "import" and (k := _import_key(e)) is not None}
+    for row in sorted(_import_rows(vault) - logged):
+        if row[3] > 0:
+            result.warnings.append(f"the vault holds an import (seq {row[1]}..{row[2]}) that the log does not record")
+    _warn_unsigned_tail(result)
+    return result
+
+
+def verify_copies(log_path: Path, bundle_path: Path, head_file: Path | None = None) -> AuditResult:
+    """Verify a copy of a log against a copy of a key bundle the auditor trusts."""
+    try:
+        anchor = load_bundle(json.loads(bundle_path.read_text(encoding="utf-8")), require_signature=True)
+    except ValueError as exc:
+        raise KeyholderError(f"{bundle_path} is not a signed key bundle: {exc}") from None
+    log = verify_log(_read_log(log_path), anchor=anchor)
+    result = AuditResult(log, anchor)
+    if head_file is not None:
+        try:
+            head = json.loads(head_file.read_text(encoding="utf-8"))
+        except ValueError:
+            head = None
+        verify_head(head, log)
+    _warn_unsigned_tail(result)
+    return result
+
+
+def _warn_unsigned_tail(result: AuditResult) -> None:
+    tail = result.log.unsigned_tail
+    if tail:
+        kinds = ", ".join(sorted({e.kind for e in tail}))
+        result.warnings.append(
+            f"entries {tail[0].seq}..{tail[-1].seq} ({kinds}) are not yet covered by a signature: they are chained but"
+            " anyone with write access could have written them; the next unlock signs over them"
+        )
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as src:
+        for block in iter(lambda: src.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_publication(log: VerifiedLog, pub_dir: Path) -> AuditEntry:
+    """Check a publication directory against the log: the manifest's
+    signature, the publish entry it names, and every file's SHA-256.
+    Return the publish entry; raise PublicationMismatch or AuditLogError."""
+    try:
+        obj = json.loads((pub_dir / MANIFEST_NAME).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PublicationMismatch(f"{pub_dir} has no {MANIFEST_NAME}") from None
+    except ValueError:
+        raise PublicationMismatch(f"{pub_dir / MANIFEST_NAME} is not JSON") from None
+    kid = obj.get("kid") if isinstance(obj, dict) else None
+    if not isinstance(kid, str) or kid not in log.signing_keys:
+        raise PublicationMismatch(f"{MANIFEST_NAME} is signed by a key the audit log does not know")
+    try:
+        manifest = verify_manifest(obj, log.signing_keys[kid])
+    except (InvalidManifest, InvalidSignature) as exc:
+        raise PublicationMismatch(f"{MANIFEST_NAME}: {exc}") from None
+    if not 1 <= manifest.audit_seq <= len(log.entries):
+        raise AuditLogError(
+            len(log.entries) + 1,
+            f"is missing: the publication's manifest names entry {manifest.audit_seq} but the log ends after"
+            f" {len(log.entries)} (truncated)",
+        )
+    entry = log.entries[manifest.audit_seq - 1]
+    if entry.kind != "publish" or entry.prev != manifest.audit_prev or entry.kid != manifest.kid:
+        raise AuditLogError(entry.seq, "is not the publish entry the publication's manifest names")
+    logged = entry.details.get("files")
+    if not isinstance(logged, dict):
+        raise AuditLogError(entry.seq, "is a publish entry without its file hashes")
+    on_disk = {p.name for p in pub_dir.iterdir() if p.is_file()}
+    where = f"audit entry {entry.seq}"
+    for name in sorted(on_disk | set(logged)):
+        if name not in logged:
+            raise PublicationMismatch(f"publication file {name} is not among the files logged in {where}")
+        if name not in on_disk:
+            raise PublicationMismatch(f"publication file {name}, logged in {where}, is missing")
+        if _sha256_file(pub_dir / name) != logged[name]:
+            raise PublicationMismatch(f"publication file {name} does not match the SHA-256 logged in {where}")
+    if manifest.files != {k: v for k, v in logged.items() if k != MANIFEST_NAME}:
+        raise PublicationMismatch(f"{MANIFEST_NAME} lists other files than audit entry {entry.seq} logged")
+    return entry
+
+
+def record_import(vault: Vault, result: ImportResult) -> AuditEntry:
+    """Log a batch import. The import holds no key, so the entry is chained
+    but unsigned until the next signed entry covers it (docs/key-ceremony.md)."""
+    details = {
+        "batch": result.path.name,
+        "batch_sha256": result.batch_sha256,
+        "first_seq": result.first_seq,
+        "last_seq": result.last_seq,
+        "new": result.new,
+        "repeated": result.repeated,
+    }
+    return append_entry(vault, "import", details)

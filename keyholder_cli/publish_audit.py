@@ -1,0 +1,71 @@
+"""The audit side of `keyholder publish`: the signed manifest and the
+`publish` entry, fsynced before any file of the publication is written.
+
+The manifest (`vault.manifest`) lists the SHA-256 of every other file and
+names the log position of the publish entry (its seq, and its `prev`); the
+publish entry lists the SHA-256 of every file written, the manifest
+included. Neither can be swapped without the other failing to verify.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from vault import UnlockedKey, make_manifest
+from vault.manifest import MANIFEST_NAME, sha256_hex
+
+from . import audit
+from .errors import KeyholderError
+from .vaultdir import Vault
+
+__all__ = ["logged_publication", "refuse_unusable_target"]
+
+
+def refuse_unusable_target(out_dir: Path) -> None:
+    """Refuse a publication target before anyone unlocks anything."""
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        raise KeyholderError(f"{out_dir} exists and is not empty; publish into a new directory")
+
+
+def logged_publication(
+    vault: Vault,
+    key: UnlockedKey,
+    out_dir: Path,
+    files: Mapping[str, bytes],
+    *,
+    counts: Mapping[str, int],
+    disclosure: Mapping[str, Any],
+    generated_on: str,
+    write: Callable[[Path, dict[str, bytes]], dict[str, str]],
+) -> dict[str, str]:
+    """Add the signed manifest, log the publication, then `write` the files.
+
+    If writing fails after the entry was logged, a `publish_failed` entry
+    records that, and the error goes on.
+    """
+    log = audit.verify_vault(vault).log
+    last = log.last
+    if last is None:
+        raise KeyholderError("the vault's audit log is empty")
+    manifest = make_manifest(
+        files, key, generated_on=generated_on, audit_seq=last.seq + 1, audit_prev=last.sha256
+    )
+    everything = {**files, MANIFEST_NAME: json.dumps(manifest, indent=1).encode("utf-8") + b"\n"}
+    details = {
+        "out": str(out_dir),
+        "counts": dict(counts),
+        "disclosure": dict(disclosure),
+        "generated_on": generated_on,
+        "files": {name: sha256_hex(data) for name, data in sorted(everything.items())},
+    }
+    entry = audit.append_entry(vault, "publish", details, key)
+    if entry.seq != manifest["audit"]["seq"]:
+        raise KeyholderError("the audit log moved while the publication was prepared; nothing was written")
+    try:
+        return write(out_dir, everything)
+    except Exception as exc:
+        audit.append_entry(vault, "publish_failed", {"out": str(out_dir), "error": type(exc).__name__}, key)
+        raise

@@ -1,0 +1,87 @@
+"""`keyholder rotate`: a new key epoch that succeeds the current one.
+
+The current epoch is unlocked (logged). A new master secret is drawn and
+held by new shares (a ceremony for the new epoch) or by a new passphrase key
+file. The new bundle is signed by its own key (FORMATS.md section 1) and the
+old signing key signs a rotation statement for it (`rotation.json`, and a
+copy in `V/key-rotation.json` for the intake), so that both keys have signed
+the hand-over. The previous epoch's master secret is wrapped under the new
+one (`previous.json`), so a quorum of the new epoch opens every older
+epoch's envelopes too. The `rotation` entry, signed by the new key and
+carrying the statement, is logged before the new bundle becomes current.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vault import (
+    KeyBundle,
+    UnlockedKey,
+    derive_keys,
+    new_master_secret,
+    rotation_statement,
+    seal_keyfile,
+    wrap_master,
+)
+
+from . import audit
+from .ceremony import check_quorum, make_epoch, write_epoch_files
+from .custody import kdf_cost, read_passphrase
+from .unlock import PREVIOUS_NAME, Unlocked
+from .vaultdir import Vault, write_json
+
+__all__ = ["ROTATION_NAME", "Rotated", "rotate_to_passphrase", "rotate_to_shares"]
+
+ROTATION_NAME = "rotation.json"
+
+
+@dataclass(frozen=True)
+class Rotated:
+    previous_kid: str
+    bundle: KeyBundle
+    statement_path: Path
+
+
+def _finish(
+    vault: Vault,
+    unlocked: Unlocked,
+    key: UnlockedKey,
+    bundle: KeyBundle,
+    statement: dict[str, Any],
+    custody: dict[str, Any],
+) -> Rotated:
+    """Log the rotation (signed by the new key), then make the new bundle current."""
+    audit.append_entry(vault, "rotation", {**custody, "statement": statement}, key)
+    statement_path = vault.root / "key-rotation.json"
+    write_json(statement_path, statement)
+    write_json(vault.bundle_path, bundle.to_json())
+    return Rotated(unlocked.current.kid, bundle, statement_path)
+
+
+def rotate_to_shares(
+    vault: Vault, unlocked: Unlocked, officers: list[str], threshold: int, shares_out: Path | None
+) -> Rotated:
+    check_quorum(len(officers), threshold)
+    epoch = make_epoch(officers, threshold, shares_out)
+    statement = rotation_statement(unlocked.current, epoch.bundle)
+    previous = wrap_master(epoch.master, unlocked.master)
+    write_epoch_files(vault, epoch, {PREVIOUS_NAME: previous, ROTATION_NAME: statement})
+    return _finish(vault, unlocked, epoch.key, epoch.bundle, statement, epoch.custody_details())
+
+
+def rotate_to_passphrase(vault: Vault, unlocked: Unlocked, new_passphrase_file: Path | None) -> Rotated:
+    passphrase = read_passphrase(new_passphrase_file, confirm=True)
+    master = new_master_secret()
+    key = derive_keys(master)
+    bundle = key.bundle()
+    statement = rotation_statement(unlocked.current, bundle)
+    epoch = vault.epoch_dir(key.kid)
+    epoch.mkdir(parents=True, exist_ok=True)
+    write_json(epoch / "keyfile.json", seal_keyfile(master, passphrase, kdf_cost()), mode=0o600)
+    write_json(epoch / PREVIOUS_NAME, wrap_master(master, unlocked.master))
+    write_json(epoch / ROTATION_NAME, statement)
+    write_json(epoch / "bundle.json", bundle.to_json())
+    return _finish(vault, unlocked, key, bundle, statement, {"custody": "passphrase"})

@@ -1,0 +1,136 @@
+"""Unlocking the vault's keys for one command, in memory.
+
+The current epoch opens with a quorum of SLIP-39 shares (`--share-file`,
+repeatable, or hidden prompts) or, for a vault made by `keyholder init`, with
+its passphrase. The derived public key must be the vault's current bundle's.
+Older epochs then open through the chain of epoch wraps (`previous.json`).
+Every successful unlock is recorded, signed, in the audit log before the
+keys are used; a failed one changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vault import (
+    InvalidShare,
+    MismatchedShares,
+    NotEnoughShares,
+    UnlockedKey,
+    combine_shares,
+    derive_keys,
+    describe_share,
+    load_bundle,
+    open_keyfile,
+    unwrap_master,
+)
+
+from . import audit
+from .custody import read_passphrase
+from .errors import KeyholderError
+from .shareio import prompt_shares, read_custody, read_json, read_share_file
+from .vaultdir import Vault
+
+__all__ = ["PREVIOUS_NAME", "Unlocked", "open_current", "unlock_vault"]
+
+PREVIOUS_NAME = "previous.json"
+
+
+@dataclass(frozen=True)
+class Unlocked:
+    """The vault's keys by kid, the current one, and (for rotation) the
+    current epoch's master secret."""
+
+    keys: dict[str, UnlockedKey]
+    current: UnlockedKey
+    master: bytes = field(repr=False)
+    details: dict[str, Any]
+
+
+def _from_shares(kid: str, custody: dict[str, Any], share_files: tuple[Path, ...]) -> tuple[bytes, dict[str, Any]]:
+    identifier = custody.get("slip39_identifier")
+    threshold = int(custody.get("threshold", 0))
+    if share_files:
+        labels = [f"file {p.name}" for p in share_files]
+        texts = [read_share_file(p) for p in share_files]
+    else:
+        texts = prompt_shares(threshold, identifier)
+        labels = [f"typed at prompt {i + 1}" for i in range(len(texts))]
+    try:
+        for i, text in enumerate(texts):
+            info = describe_share(text, i)
+            if info.identifier != identifier:
+                raise KeyholderError(
+                    f"share {labels[i]} comes from another ceremony (SLIP-39 identifier {info.identifier});"
+                    f" this vault's key {kid} was split with identifier {identifier}"
+                )
+        recovered = combine_shares(texts)
+    except InvalidShare as exc:
+        raise KeyholderError(f"share {labels[exc.position]} {exc.reason}; nothing was done") from None
+    except NotEnoughShares as exc:
+        raise KeyholderError(
+            f"{exc.have} share{'s' if exc.have != 1 else ''} given, but key {kid[:8]} needs {exc.need}"
+            f" (threshold {exc.need} of {custody.get('officers')}); nothing was done"
+        ) from None
+    except MismatchedShares as exc:
+        where = f" (share {labels[exc.position]})" if exc.position is not None else ""
+        raise KeyholderError(f"the shares do not belong together{where}: {exc}; nothing was done") from None
+    details = {"custody": "shares", "shares": list(recovered.numbers), "slip39_identifier": identifier}
+    return recovered.master_secret, details
+
+
+def _from_passphrase(vault: Vault, kid: str, passphrase_file: Path | None) -> tuple[bytes, dict[str, Any]]:
+    path = vault.epoch_dir(kid) / "keyfile.json"
+    if not path.exists():
+        raise KeyholderError(f"epoch {kid} has neither a custody descriptor nor a key file")
+    keyfile = read_json(path)
+    master, _key = open_keyfile(keyfile, read_passphrase(passphrase_file, confirm=False))
+    return master, {"custody": "passphrase"}
+
+
+def open_current(
+    vault: Vault, *, share_files: tuple[Path, ...] = (), passphrase_file: Path | None = None
+) -> tuple[bytes, UnlockedKey, dict[str, Any]]:
+    """Recover the current epoch's master secret; check it against the bundle."""
+    bundle = load_bundle(read_json(vault.require().bundle_path), require_signature=True)
+    custody = read_custody(vault, bundle.kid)
+    if share_files and passphrase_file:
+        raise KeyholderError("give either --share-file or --passphrase-file, not both")
+    if custody is not None:
+        if passphrase_file is not None:
+            raise KeyholderError(f"key {bundle.kid[:8]} is held as SLIP-39 shares; unlock it with --share-file")
+        master, details = _from_shares(bundle.kid, custody, share_files)
+    else:
+        if share_files:
+            raise KeyholderError(f"key {bundle.kid[:8]} is held in a passphrase key file; use --passphrase-file")
+        master, details = _from_passphrase(vault, bundle.kid, passphrase_file)
+    key = derive_keys(master)
+    if key.public_key != bundle.public_key or key.signing_key != bundle.signing_key:
+        raise KeyholderError(f"the secret recovered is not that of this vault's key {bundle.kid}; nothing was done")
+    return master, key, details
+
+
+def _older_epochs(vault: Vault, master: bytes, key: UnlockedKey) -> dict[str, UnlockedKey]:
+    bundles = vault.bundles()
+    keys = {key.kid: key}
+    while (path := vault.epoch_dir(key.kid) / PREVIOUS_NAME).exists():
+        master, key = unwrap_master(read_json(path), master)
+        bundle = bundles.get(key.kid)
+        if bundle is None or bundle.public_key != key.public_key or key.kid in keys:
+            raise KeyholderError(f"the epoch chain at {path} does not lead to a known, earlier key epoch")
+        keys[key.kid] = key
+    return keys
+
+
+def unlock_vault(
+    vault: Vault, command: str, *, share_files: tuple[Path, ...] = (), passphrase_file: Path | None = None
+) -> Unlocked:
+    """Unlock every epoch for `command` and log the unlock (signed, fsynced)."""
+    audit.verify_vault(vault)  # refuse before asking anyone for a share
+    master, key, details = open_current(vault, share_files=share_files, passphrase_file=passphrase_file)
+    keys = _older_epochs(vault, master, key)
+    details = {**details, "command": command, "kid": key.kid, "epochs": sorted(keys)}
+    audit.append_entry(vault, "unlock", details, key)
+    return Unlocked(keys, key, master, details)
