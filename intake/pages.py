@@ -1,0 +1,225 @@
+"""The registrant's pages: the form (one per language), its static files,
+the static-asset manifest, and the headers every response carries.
+
+Nothing here reads the client's address or user agent, sets a cookie, or
+accepts form data: the page's script seals the record in the browser and
+POSTs only the envelope to `/api/v1/submissions`.
+
+Translations: `translations/<lang>/LC_MESSAGES/messages.po` are compiled to
+`.mo` at app start into a private temporary directory (removed when the app
+is collected or the process that made it exits), so no compiled catalogue is
+committed and no build step is needed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+import os
+import shutil
+import tempfile
+import weakref
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from flask import Blueprint, Flask, Request, Response, abort, jsonify, render_template, request
+from flask.sessions import SessionInterface, SessionMixin
+from flask_babel import Babel, force_locale
+
+from .config import IntakeConfig
+from .forms import LANGUAGES, build_form
+
+__all__ = ["HTML_LANG", "MANIFEST_PATH", "SECURITY_HEADERS", "init_app", "make_blueprint"]
+
+HERE = Path(__file__).resolve().parent
+STATIC_DIR = HERE / "static"
+TRANSLATIONS_DIR = HERE / "translations"
+MANIFEST_PATH = "/.well-known/dvr-static-manifest.json"
+MANIFEST_FORMAT = "dvr-static-manifest/1"
+DEFAULT_LANG = "sq"
+
+# The `lang` attribute of each page. Serbian is written in Cyrillic here (docs/registrant-page.md).
+HTML_LANG = {"sq": "sq", "en": "en", "sr": "sr-Cyrl", "de": "de"}
+# Each language's name in itself, for the language switch.
+NATIVE_NAMES = {"sq": "Shqip", "en": "English", "sr": "Српски", "de": "Deutsch"}
+
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+    "form-action 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+PERMISSIONS_POLICY = ", ".join(
+    f"{feature}=()"
+    for feature in (
+        "accelerometer",
+        "autoplay",
+        "browsing-topics",
+        "camera",
+        "display-capture",
+        "encrypted-media",
+        "fullscreen",
+        "geolocation",
+        "gyroscope",
+        "hid",
+        "magnetometer",
+        "microphone",
+        "midi",
+        "payment",
+        "picture-in-picture",
+        "publickey-credentials-get",
+        "screen-wake-lock",
+        "serial",
+        "usb",
+        "xr-spatial-tracking",
+    )
+)
+SECURITY_HEADERS: Mapping[str, str] = {
+    "Content-Security-Policy": CSP,
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "Permissions-Policy": PERMISSIONS_POLICY,
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
+_MIMETYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml", ".json": "application/json"}
+
+
+class _NoSession(SessionInterface):
+    """No session at all: reading gives an empty one, writing raises, and no
+    cookie is ever set, even if a secret key is configured."""
+
+    def open_session(self, app: Flask, request: Request) -> SessionMixin:
+        return self.make_null_session(app)
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        return None
+
+
+def _security_headers(response: Response) -> Response:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    response.headers.setdefault("Cache-Control", "no-store")
+    # Belt and braces for the no-cookie rule, whatever else might try to set one.
+    response.headers.pop("Set-Cookie", None)
+    return response
+
+
+def _compile_catalogues(dest: Path) -> None:
+    for po_path in sorted(TRANSLATIONS_DIR.glob("*/LC_MESSAGES/messages.po")):
+        lang = po_path.parent.parent.name
+        with po_path.open("rb") as po:
+            catalog = read_po(po, locale=lang)
+        out_dir = dest / lang / "LC_MESSAGES"
+        out_dir.mkdir(parents=True)
+        with (out_dir / "messages.mo").open("wb") as mo:
+            write_mo(mo, catalog, use_fuzzy=False)
+
+
+def _remove_catalogues(path: Path, owner_pid: int) -> None:
+    # Only in the process that made them: a forked worker (gunicorn --preload)
+    # exiting must not take them away from its parent and siblings.
+    if os.getpid() == owner_pid:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _select_locale() -> str:
+    lang = (request.view_args or {}).get("lang", DEFAULT_LANG)
+    return lang if lang in LANGUAGES else DEFAULT_LANG
+
+
+def init_app(app: Flask, config: IntakeConfig) -> None:
+    """Set up translations, the cookieless session and the response headers."""
+    catalogues = Path(tempfile.mkdtemp(prefix="dvr-intake-translations-"))
+    weakref.finalize(app, _remove_catalogues, catalogues, os.getpid())
+    _compile_catalogues(catalogues)
+    app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(catalogues)
+    app.config["BABEL_DEFAULT_LOCALE"] = DEFAULT_LANG
+    Babel(app, locale_selector=_select_locale)
+    app.jinja_env.trim_blocks = True
+    app.jinja_env.lstrip_blocks = True
+    app.session_interface = _NoSession()
+    app.after_request(_security_headers)
+
+
+class _StaticFiles:
+    """The static assets, read once at start: served from memory with their
+    SHA-256 as ETag, so what is served is exactly what the manifest lists."""
+
+    def __init__(self, root: Path) -> None:
+        self.files: dict[str, tuple[bytes, str, str]] = {}
+        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+            name = path.relative_to(root).as_posix()
+            data = path.read_bytes()
+            mimetype = _MIMETYPES.get(path.suffix) or mimetypes.guess_type(name)[0] or "application/octet-stream"
+            self.files[name] = (data, mimetype, hashlib.sha256(data).hexdigest())
+
+    def response(self, name: str) -> Response:
+        if name not in self.files:
+            abort(404)
+        data, mimetype, digest = self.files[name]
+        fresh = request.if_none_match.contains(digest)
+        response = Response(status=304) if fresh else Response(data, mimetype=mimetype)
+        response.set_etag(digest)
+        response.headers["Cache-Control"] = "no-cache"
+        return response
+
+
+def render_page(lang: str) -> str:
+    """The registration page in `lang` (call inside an app context)."""
+    with force_locale(lang):
+        return render_template(
+            "register.html",
+            lang=lang,
+            html_lang=HTML_LANG[lang],
+            languages=[(code, NATIVE_NAMES[code], HTML_LANG[code], page_url(code)) for code in LANGUAGES],
+            sections=build_form(lang),
+        )
+
+
+def page_url(lang: str) -> str:
+    return "/" if lang == DEFAULT_LANG else f"/{lang}/"
+
+
+def make_blueprint(config: IntakeConfig) -> Blueprint:
+    bp = Blueprint("pages", __name__, template_folder="templates")
+    # Served under /assets/, not /static/, so that Flask's own static route (if
+    # the app keeps one) can never shadow the in-memory copy the manifest lists.
+    static = _StaticFiles(STATIC_DIR)
+    others = ",".join(code for code in LANGUAGES if code != DEFAULT_LANG)
+
+    def page(lang: str) -> Response:
+        return Response(render_page(lang), mimetype="text/html")
+
+    @bp.get("/")
+    def index() -> Response:
+        return page(DEFAULT_LANG)
+
+    @bp.get(f"/<any({others}):lang>/")
+    def translated(lang: str) -> Response:
+        return page(lang)
+
+    @bp.get("/assets/<path:name>")
+    def static_file(name: str) -> Response:
+        return static.response(name)
+
+    @bp.get("/favicon.ico")
+    def favicon() -> Response:
+        # Browsers ask for it unprompted; "no content" instead of a 404 in the registrant's console.
+        return Response(status=204)
+
+    @bp.get(MANIFEST_PATH)
+    def manifest() -> Response:
+        body: dict[str, Any] = {
+            "format": MANIFEST_FORMAT,
+            "algorithm": "sha256",
+            "assets": {f"/assets/{name}": digest for name, (_d, _m, digest) in static.files.items()},
+            "pages": {
+                page_url(lang): hashlib.sha256(render_page(lang).encode("utf-8")).hexdigest() for lang in LANGUAGES
+            },
+        }
+        return jsonify(body)
+
+    return bp

@@ -1,0 +1,335 @@
+// The registration form's behaviour: check that this browser can seal, load
+// and check the ministry's key, validate in the page language, seal the
+// record, send only the envelope, and show the receipt.
+//
+// Until this script has checked everything, the submit button stays
+// disabled and the "use a current browser" notice stays visible; the form
+// itself has no action and cannot be submitted by the browser.
+
+import { supportsX25519 } from "./hpke.js";
+import { SealError, currentKey, envelopeSha256, sealSubmission } from "./seal.js";
+
+const SUBMISSION_SCHEMA = "dvr-registration/1";
+const KEYS_URL = "/api/v1/keys";
+const SUBMIT_URL = "/api/v1/submissions";
+const FETCH_OPTIONS = { credentials: "omit", cache: "no-store", referrerPolicy: "no-referrer" };
+
+const $ = (id) => document.getElementById(id);
+const form = $("registration");
+const button = $("submit");
+const lang = form.dataset.lang;
+const messages = Object.fromEntries(
+  Array.from(document.querySelectorAll("#messages [data-key]"), (el) => [el.dataset.key, el.textContent]),
+);
+let key = null;
+let busy = false;
+
+function msg(name, vars = {}) {
+  return messages[name].replace(/\{(\w+)\}/g, (_, v) => String(vars[v]));
+}
+
+// Progress goes to a polite status region, failures to an alert region.
+function say(text, { alert = false } = {}) {
+  $("status").textContent = alert ? "" : text;
+  $("submit-error").textContent = alert ? text : "";
+}
+
+// ---- the key -------------------------------------------------------------
+
+function groups(text, size) {
+  return text.match(new RegExp(`.{1,${size}}`, "g")).join(" ");
+}
+
+async function loadKey() {
+  const response = await fetch(KEYS_URL, FETCH_OPTIONS);
+  if (!response.ok) throw new SealError("no_key", `keys: HTTP ${response.status}`);
+  const checked = await currentKey(await response.json());
+  // The short fingerprint: the first 16 hex digits of the kid, as the ministry's tools print it.
+  $("fingerprint").textContent = groups(checked.kid.slice(0, 16), 4);
+  $("key-info").hidden = false;
+  return checked;
+}
+
+// ---- fields --------------------------------------------------------------
+
+function wrappers() {
+  return Array.from(form.querySelectorAll("[data-field]"));
+}
+
+function controls(wrapper) {
+  return Array.from(wrapper.querySelectorAll("input[name], select[name]"));
+}
+
+function active(wrapper) {
+  return !wrapper.hidden;
+}
+
+function setDynamicBounds() {
+  const now = new Date();
+  const pad2 = (n) => String(n).padStart(2, "0");
+  const today = `${now.getFullYear()}-${pad2(now.getMonth() + 1)}-${pad2(now.getDate())}`;
+  for (const el of form.querySelectorAll("[data-max=today]")) el.max = today;
+  for (const el of form.querySelectorAll("[data-max=this-year]")) el.max = String(now.getFullYear());
+}
+
+// A field that depends on another (origin_municipality on origin_country = XK)
+// sits right after it in the page, so showing it keeps the keyboard order.
+function wireDependencies() {
+  for (const wrapper of form.querySelectorAll("[data-depends-on]")) {
+    const source = form.elements.namedItem(wrapper.dataset.dependsOn);
+    const update = () => {
+      const show = source.value === wrapper.dataset.dependsValue;
+      wrapper.hidden = !show;
+      for (const el of controls(wrapper)) el.disabled = !show;
+    };
+    source.addEventListener("change", update);
+    update();
+  }
+}
+
+// Long checkbox lists show the frequent choices; "add" ticks a new box for any other.
+function addChoice(select) {
+  const option = select.selectedOptions[0];
+  if (!option || option.value === "") return;
+  const box = $(select.dataset.addTo);
+  const input = document.createElement("input");
+  input.type = "checkbox";
+  input.name = box.closest("[data-field]").dataset.field;
+  input.value = option.value;
+  input.checked = true;
+  const label = document.createElement("label");
+  label.className = "choice";
+  label.append(input, ` ${option.text}`);
+  box.append(label);
+  option.disabled = true;
+  select.value = "";
+  select.parentElement.querySelector(".added").textContent = msg("added", { name: option.text });
+}
+
+function wireAdders() {
+  for (const button of form.querySelectorAll("[data-add-from]")) {
+    button.addEventListener("click", () => addChoice($(button.dataset.addFrom)));
+  }
+}
+
+function readValue(wrapper) {
+  const els = controls(wrapper);
+  switch (wrapper.dataset.kind) {
+    case "boolean":
+      return els[0].checked;
+    case "array": {
+      const values = els.filter((el) => el.checked).map((el) => el.value);
+      return values.length ? values : undefined;
+    }
+    case "integer": {
+      const text = els[0].value.trim();
+      return text === "" ? undefined : Number(text);
+    }
+    default: {
+      const el = els.find((e) => e.type !== "radio" || e.checked);
+      const text = el ? el.value.trim().normalize("NFC") : "";
+      return text === "" ? undefined : text;
+    }
+  }
+}
+
+/** The record: only filled fields, consent always (an unticked box is false). */
+function buildRecord() {
+  const record = {};
+  for (const wrapper of wrappers().filter(active)) {
+    const value = readValue(wrapper);
+    if (value === undefined) continue;
+    const [outer, inner] = wrapper.dataset.field.split(".");
+    if (inner === undefined) record[outer] = value;
+    else (record[outer] ??= {})[inner] = value;
+  }
+  return record;
+}
+
+// ---- validation ----------------------------------------------------------
+
+function problem(wrapper) {
+  const els = controls(wrapper);
+  const el = els[0];
+  const value = readValue(wrapper);
+  const required = el.required;
+  switch (wrapper.dataset.kind) {
+    case "boolean":
+      return required && !value ? msg("required_consent") : null;
+    case "array": {
+      const max = Number(wrapper.dataset.maxItems || Infinity);
+      return value && value.length > max ? msg("too_many", { max }) : null;
+    }
+    case "integer":
+      if (el.validity.badInput || (value !== undefined && !/^\d+$/.test(el.value.trim()))) return msg("integer");
+      if (value === undefined) return required ? msg("required") : null;
+      return value < Number(el.min) || (el.max && value > Number(el.max))
+        ? msg("year_range", { min: el.min, max: el.max })
+        : null;
+    default:
+      if (el.type === "date" && el.validity.badInput) return msg("date");
+      if (value === undefined) {
+        if (!required) return null;
+        return el.type === "radio" || el.tagName === "SELECT" ? msg("required_choice") : msg("required");
+      }
+      if (el.type === "date" && (el.validity.rangeUnderflow || el.validity.rangeOverflow)) return msg("date_range");
+      if (el.maxLength > 0 && value.length > el.maxLength) return msg("too_long", { max: el.maxLength });
+      if (el.type === "email" && (el.validity.typeMismatch || el.validity.patternMismatch)) return msg("email");
+      return null;
+  }
+}
+
+function labelOf(wrapper) {
+  const label = wrapper.querySelector("legend, label");
+  const copy = label.cloneNode(true);
+  for (const extra of copy.querySelectorAll(".req")) extra.remove();
+  return copy.textContent.trim().replace(/[.:?]$/, "");
+}
+
+function markField(wrapper, text) {
+  const error = wrapper.querySelector(".error");
+  error.textContent = text ?? "";
+  wrapper.classList.toggle("invalid", Boolean(text));
+  for (const el of controls(wrapper)) {
+    if (text) el.setAttribute("aria-invalid", "true");
+    else el.removeAttribute("aria-invalid");
+  }
+}
+
+function validate() {
+  const found = [];
+  for (const wrapper of wrappers()) {
+    const text = active(wrapper) ? problem(wrapper) : null;
+    markField(wrapper, text);
+    if (text) found.push({ wrapper, text });
+  }
+  return found;
+}
+
+function showSummary(found) {
+  const summary = $("error-summary");
+  const list = summary.querySelector("ul");
+  list.replaceChildren();
+  for (const { wrapper, text } of found) {
+    const target = controls(wrapper)[0];
+    const link = document.createElement("a");
+    link.href = `#${target.id || wrapper.id}`;
+    link.textContent = `${labelOf(wrapper)}: ${text}`;
+    link.addEventListener("click", (event) => {
+      event.preventDefault();
+      target.focus();
+      target.scrollIntoView({ block: "center" });
+    });
+    const item = document.createElement("li");
+    item.append(link);
+    list.append(item);
+  }
+  summary.hidden = found.length === 0;
+  if (found.length) summary.focus();
+}
+
+function revalidateOnChange(event) {
+  const wrapper = event.target.closest("[data-field]");
+  if (wrapper?.classList.contains("invalid")) markField(wrapper, problem(wrapper));
+}
+
+// ---- sending and the receipt ---------------------------------------------
+
+async function failureMessage(response) {
+  let code = "";
+  try {
+    code = (await response.json())?.error?.code ?? "";
+  } catch {
+    // not JSON: fall through to the status code
+  }
+  if (response.status === 429) return msg("rate_limited");
+  if (response.status === 503) return msg("unavailable");
+  if (response.status === 413) return msg("too_large");
+  if (code === "unknown_kid") {
+    key = await loadKey();
+    return msg("key_changed");
+  }
+  return msg("rejected");
+}
+
+// The day in the page language if this browser knows its date formats; otherwise as YYYY-MM-DD.
+function localDate(isoDay) {
+  const htmlLang = document.documentElement.lang;
+  if (!Intl.DateTimeFormat.supportedLocalesOf([htmlLang]).length) return isoDay;
+  const day = new Date(`${isoDay}T00:00:00Z`);
+  return new Intl.DateTimeFormat(htmlLang, { dateStyle: "long", timeZone: "UTC" }).format(day);
+}
+
+function showReceipt(receipt) {
+  $("receipt-seq").textContent = String(receipt.seq);
+  $("receipt-sha").textContent = groups(receipt.envelope_sha256, 4);
+  $("receipt-date").textContent = localDate(receipt.received_on);
+  const blob = new Blob([`${JSON.stringify(receipt, null, 1)}\n`], { type: "application/json" });
+  const link = $("receipt-download");
+  link.href = URL.createObjectURL(blob);
+  link.download = `dvr-receipt-${receipt.seq}.json`;
+  form.hidden = true;
+  $("error-summary").hidden = true;
+  const section = $("receipt");
+  section.hidden = false;
+  section.focus();
+  performance.mark("dvr-receipt");
+}
+
+async function send(envelope) {
+  const response = await fetch(SUBMIT_URL, {
+    ...FETCH_OPTIONS,
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(envelope),
+  });
+  if (response.status !== 201) return say(await failureMessage(response), { alert: true });
+  const receipt = await response.json();
+  if (receipt.envelope_sha256 !== (await envelopeSha256(envelope))) return say(msg("receipt_mismatch"), { alert: true });
+  say("");
+  showReceipt(receipt);
+  return true;
+}
+
+async function onSubmit(event) {
+  event.preventDefault();
+  if (busy || !key) return;
+  // A choice picked in an "add" list but not added yet counts as added.
+  for (const select of form.querySelectorAll("[data-add-to]")) addChoice(select);
+  const found = validate();
+  showSummary(found);
+  if (found.length) return;
+  busy = true;
+  button.disabled = true;
+  say(msg("sending"));
+  performance.mark("dvr-submit");
+  let done = false;
+  try {
+    const envelope = await sealSubmission({ schema: SUBMISSION_SCHEMA, lang, record: buildRecord() }, key);
+    done = (await send(envelope)) === true;
+  } catch (error) {
+    say(error instanceof SealError && error.code === "too_large" ? msg("too_large") : msg("network"), { alert: true });
+  } finally {
+    busy = false;
+    button.disabled = done;
+  }
+}
+
+async function start() {
+  setDynamicBounds();
+  wireDependencies();
+  wireAdders();
+  form.addEventListener("change", revalidateOnChange);
+  if (!(await supportsX25519())) return; // the "use a current browser" notice stays
+  $("browser-needed").hidden = true;
+  try {
+    key = await loadKey();
+  } catch {
+    $("key-problem").hidden = false;
+    return;
+  }
+  form.addEventListener("submit", onSubmit);
+  button.disabled = false;
+}
+
+start();
