@@ -1,0 +1,144 @@
+"""Disclosure control: from raw counts to the publishable `aggregates.json` object.
+
+    registrants, tables = count_tables(kept_records, generated_on)
+    aggregates = protect(tables, min_cell=10, epsilon=None, generated_on=generated_on)
+
+`protect` applies, in order:
+
+1. optionally (`epsilon` given) differential privacy (`dp.privatise`): OpenDP
+   discrete-Laplace noise on every count, the budget split recorded, then
+   post-processing to non-negative integers whose margins agree;
+2. primary suppression of every count in 1 … min_cell-1 and complementary
+   suppression (`suppression.suppress`) across all tables at once, so that
+   no suppressed count can be recomputed from the rest of the publication;
+3. an audit (`suppression.check`) that re-derives every suppressed count's
+   feasible interval from the published numbers and refuses to return a
+   publication that fails the criterion.
+
+The result follows FORMATS §5 (`format`, `generated_on`, `registrants`,
+`disclosure`, `tables` with `cells` whose `count` is null when suppressed)
+and adds `margins` (row totals, column totals, grand total) to every table.
+Its JSON Schema is `schemas/aggregates.schema.json`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import date
+from importlib import metadata
+
+import numpy as np
+
+from . import suppression
+from .dp import privatise
+from .suppression import Lattice, build_lattice, key_of
+from .tables import NOT_STATED, Table, count_tables
+
+__all__ = ["AGGREGATES_FORMAT", "Table", "count_tables", "protect"]
+
+AGGREGATES_FORMAT = "dvr-aggregates/1"
+CRITERION = (
+    "Zeros are published. Every count from 1 to min_cell-1 is suppressed, and so are enough other counts that, "
+    "from all published numbers together (cells, margins, one-way tables, registrants), the feasible range of "
+    "each suppressed count is never a single value, and for a small count reaches at least "
+    "max(min_cell, count + protection_level)."
+)
+
+
+def _registrants(tables: Sequence[Table]) -> int:
+    sex = next(t for t in tables if t.name == "sex")
+    return int(sum(sex.counts.values()))
+
+
+def _count(lat: Lattice, suppressed: np.ndarray, pairs: list[tuple[str, str]]) -> int | None:
+    i = lat.index[key_of(pairs)]
+    return None if suppressed[i] else int(lat.values[i])
+
+
+def _table_json(table: Table, lat: Lattice, suppressed: np.ndarray) -> dict:
+    base = list(table.condition)
+    dims = table.dimensions
+    combos: list[tuple[str, ...]] = [()]
+    for values in table.categories:
+        combos = [c + (v,) for c in combos for v in values]
+    cells = []
+    for combo in combos:
+        pairs = list(zip(dims, combo, strict=True))
+        cells.append({**dict(pairs), "count": _count(lat, suppressed, base + pairs)})
+    margins: dict[str, object] = {"total": _count(lat, suppressed, base)}
+    if len(dims) > 1:
+        for axis, dim in enumerate(dims):
+            margins[dim] = [
+                {dim: v, "count": _count(lat, suppressed, [*base, (dim, v)])} for v in table.categories[axis]
+            ]
+    out: dict[str, object] = {"name": table.name, "dimensions": list(dims), "cells": cells, "margins": margins}
+    out["population"] = " and ".join(f"{d} = {v}" for d, v in base) if base else "registrants"
+    out["additive"] = table.additive
+    return out
+
+
+def protect(
+    tables: list[Table],
+    min_cell: int,
+    epsilon: float | None,
+    generated_on: date,
+    *,
+    registrants: int | None = None,
+    protection: int | None = None,
+) -> dict:
+    """The complete `aggregates.json` object for `tables` (from `count_tables`).
+
+    `protection` (default ⌈min_cell / 2⌉) is how wide a small count's
+    feasible range must at least be. Raises `suppression.ProtectionError` if
+    the audit finds a suppressed count that is not protected (never expected)."""
+    if min_cell < 1:
+        raise ValueError("min_cell must be ≥ 1")
+    if epsilon is not None and not (math.isfinite(epsilon) and epsilon > 0):
+        raise ValueError("epsilon must be a positive number")
+    level = math.ceil(min_cell / 2) if protection is None else protection
+    if level < 1:
+        raise ValueError("protection must be ≥ 1")
+    n = _registrants(tables) if registrants is None else registrants
+    disclosure: dict[str, object] = {
+        "min_cell": min_cell,
+        "protection_level": level,
+        "method": "cell_suppression",
+        "criterion": CRITERION,
+        "epsilon": None,
+        "budget": [],
+        "missing_values": f"counted as '{NOT_STATED}'; engagement counts people who ticked nothing as 'none'",
+    }
+    if epsilon is not None:
+        n, tables, budget = privatise(n, tables, epsilon)
+        disclosure["method"] = "differential_privacy+cell_suppression"
+        disclosure["epsilon"] = epsilon
+        disclosure["budget"] = [
+            {
+                "release": r.name,
+                "epsilon": r.epsilon,
+                "sensitivity": r.sensitivity,
+                "scale": r.scale,
+                "mechanism": r.mechanism,
+            }
+            for r in budget
+        ]
+        disclosure["opendp_version"] = metadata.version("opendp")
+        disclosure["neighbouring"] = "add or remove one registrant (after de-duplication)"
+    lat = build_lattice(n, tables)
+    if n < min_cell:  # too few people to publish any breakdown: only `registrants` stands
+        primary = np.asarray(lat.values) > 0
+        primary[lat.index[()]] = False
+        suppressed = primary.copy()
+    else:
+        suppressed, primary = suppression.suppress(lat, min_cell, level)
+        suppression.check(lat, suppressed, primary, min_cell, level)
+    disclosure["primary_suppressed"] = int(primary.sum())
+    disclosure["complementary_suppressed"] = int((suppressed & ~primary).sum())
+    return {
+        "format": AGGREGATES_FORMAT,
+        "generated_on": generated_on.isoformat(),
+        "registrants": int(n),
+        "disclosure": disclosure,
+        "tables": [_table_json(t, lat, suppressed) for t in tables],
+    }

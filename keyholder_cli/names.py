@@ -1,0 +1,98 @@
+"""Name normalisation for de-duplication: one spelling per name, whatever the script.
+
+`normalise(name)` turns what a registrant typed into the canonical form the
+matcher compares; `phonetic(name)` folds it further into the key that blocking
+uses. Both are pure functions of one string and are applied once per distinct
+string (callers cache them), never per pair.
+
+Steps of `normalise`, in order:
+
+1. Unicode NFC; Cyrillic text is transliterated to Latin with `cyrtranslit`
+   (Serbian rules; Macedonian rules when a letter only Macedonian has — ѓ ќ ѕ —
+   appears). This happens *before* any ASCII folding, so that Џ becomes dž and
+   not a dropped letter.
+2. Lower case (`casefold`).
+3. Serbian/Croatian Latin letters are rewritten in Albanian orthography, which
+   is how most registrants spell these names: dž→xh, đ→gj, ć→q, č→ç, š→sh,
+   ž→zh (and Macedonian ǵ→gj, ḱ→q). The ASCII stand-in "dj" for đ becomes gj.
+4. ASCII folding: ë→e, ç→c and every other diacritic is dropped.
+5. Anything that is not a letter separates words (hyphen, apostrophe, dot,
+   digits); runs of separators collapse into one space.
+
+`phonetic` then merges the spellings that still differ between Albanian and
+Serbian typing or between careful and hurried typing: xh/dz→x, gj→g, sh→s,
+zh→z, q→c, dh→d, th→t, y→i, and a doubled letter counts once (ll, rr, and a
+doubled-key typo). It is deliberately lossy: it only decides which records
+are compared, and what a pair is compared on.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+import cyrtranslit
+
+__all__ = ["normalise", "phonetic", "tokens"]
+
+_CYRILLIC = re.compile(r"[\u0400-\u04ff]")
+_MACEDONIAN_ONLY = re.compile(r"[ЃЌЅѓќѕ]")
+# Serbian/Croatian/Macedonian Latin → Albanian orthography (step 3).
+_TO_ALBANIAN = (
+    ("dž", "xh"),
+    ("dz\u030c", "xh"),  # dz + combining caron, as some keyboards produce
+    ("đ", "gj"),
+    ("ǵ", "gj"),
+    ("ć", "q"),
+    ("ḱ", "q"),
+    ("č", "ç"),
+    ("š", "sh"),
+    ("ž", "zh"),
+)
+_DJ = re.compile(r"dj")
+_NON_LETTERS = re.compile(r"[^a-z]+")
+# Phonetic folding (applied to the output of `normalise`), longest first.
+_PHONETIC = (
+    ("xh", "x"),
+    ("dz", "x"),
+    ("gj", "g"),
+    ("sh", "s"),
+    ("zh", "z"),
+    ("ch", "c"),
+    ("dh", "d"),
+    ("th", "t"),
+    ("q", "c"),
+    ("y", "i"),
+)
+_DOUBLES = re.compile(r"([a-z])\1+")
+
+
+def normalise(name: str) -> str:
+    """Return the canonical Latin, lower-case, ASCII form of a typed name."""
+    if not isinstance(name, str):
+        raise TypeError("name must be a str")
+    text = unicodedata.normalize("NFC", name)
+    if _CYRILLIC.search(text):
+        lang = "mk" if _MACEDONIAN_ONLY.search(text) else "sr"
+        text = cyrtranslit.to_latin(text, lang)
+    text = unicodedata.normalize("NFC", text.casefold())
+    for src, dst in _TO_ALBANIAN:
+        text = text.replace(src, dst)
+    text = _DJ.sub("gj", text)
+    folded = unicodedata.normalize("NFKD", text)
+    ascii_only = "".join(ch for ch in folded if not unicodedata.combining(ch))
+    ascii_only = ascii_only.replace("ı", "i").replace("ł", "l").replace("ø", "o").replace("ß", "ss")
+    return _NON_LETTERS.sub(" ", ascii_only).strip()
+
+
+def phonetic(normalised: str) -> str:
+    """Fold a `normalise`d name into its blocking/comparison key."""
+    text = normalised
+    for src, dst in _PHONETIC:
+        text = text.replace(src, dst)
+    return _DOUBLES.sub(r"\1", text)
+
+
+def tokens(key: str) -> list[str]:
+    """The words of a key (a compound family name has several)."""
+    return key.split()

@@ -1,0 +1,97 @@
+"""The readable report and the CSVs: self-contained, bilingual, honest about suppression."""
+
+from __future__ import annotations
+
+import csv
+import re
+import time
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from keyholder_cli.disclosure import count_tables, protect
+from keyholder_cli.report import render, write_csvs, write_report
+from simulate import generate
+
+ON = date(2026, 11, 26)
+
+
+@pytest.fixture(scope="module")
+def aggregates() -> dict:
+    pop = generate(1500, 21, repeat_rate=0.0)
+    _, tables = count_tables((s["record"] for s in pop.submissions), ON)
+    return protect(tables, 10, None, ON)
+
+
+def test_report_is_self_contained_and_bilingual(aggregates: dict, tmp_path: Path) -> None:
+    start = time.perf_counter()
+    [path] = write_report(aggregates, tmp_path)
+    assert time.perf_counter() - start < 5
+    assert path == tmp_path / "report.html"
+    page = path.read_text(encoding="utf-8")
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", page, re.IGNORECASE)
+    assert "<script" not in page.lower()
+    assert "<link" not in page.lower()
+    assert "@import" not in page
+    assert not re.search(r"""url\(\s*["']?(?!#)""", page)  # only same-document references (clip paths)
+    for sq, en in [
+        ("Ku jeton diaspora", "Where the diaspora lives"),
+        ("Nga vjen diaspora", "Where the diaspora comes from"),
+        ("Arsimimi", "Education"),
+        ("Si u mbrojtën këto shifra", "How these numbers were protected"),
+    ]:
+        assert sq in page and en in page
+    assert page.count("<svg") >= 5
+    assert [f.name for f in tmp_path.iterdir()] == ["report.html"]  # no temporary file left behind
+
+
+def test_suppressed_cells_are_shown_as_suppressed(aggregates: dict) -> None:
+    residence = next(t for t in aggregates["tables"] if t["name"] == "residence_country")
+    hidden = [c["residence_country"] for c in residence["cells"] if c["count"] is None]
+    assert hidden, "the simulated population has small countries"
+    page = render(aggregates)
+    assert page.count("e fshehur") >= len(hidden)
+    assert "suppressed" in page
+    # Every published count of the residence table appears as a number beside the chart.
+    for cell in residence["cells"]:
+        if cell["count"] is not None and cell["count"] >= 1000:
+            assert f"{cell['count']:,}".replace(",", " ") in page
+
+
+def test_no_names_reach_the_report(tmp_path: Path) -> None:
+    pop = generate(300, 2, repeat_rate=0.0)
+    _, tables = count_tables((s["record"] for s in pop.submissions), ON)
+    page = render(protect(tables, 10, None, ON))
+    full_names = {f"{s['record']['given_name']} {s['record']['family_name']}" for s in pop.submissions}
+    assert not [n for n in full_names if n in page]
+    assert not [s["record"]["birth_date"] for s in pop.submissions if s["record"]["birth_date"] in page]
+
+
+def test_dp_report_shows_the_budget() -> None:
+    pop = generate(800, 3, repeat_rate=0.0)
+    _, tables = count_tables((s["record"] for s in pop.submissions), ON)
+    page = render(protect(tables, 10, 1.0, ON))
+    assert "ε = 1" in page and "registrants" in page
+
+
+def test_csvs_one_per_table_with_suppression_marked(aggregates: dict, tmp_path: Path) -> None:
+    paths = write_csvs(aggregates, tmp_path)
+    assert {p.stem for p in paths} == {t["name"] for t in aggregates["tables"]}
+    with (tmp_path / "residence_country_by_status.csv").open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert {"residence_country", "status", "count", "suppressed"} <= set(rows[0])
+    hidden = [r for r in rows if r["suppressed"] == "true"]
+    assert hidden and all(r["count"] == "" for r in hidden)
+    total = [r for r in rows if r["residence_country"] == "TOTAL" and r["status"] == "TOTAL"]
+    assert total and int(total[0]["count"]) == aggregates["registrants"]
+
+
+def test_failed_write_leaves_nothing(aggregates: dict, tmp_path: Path) -> None:
+    broken = dict(aggregates, tables=[*aggregates["tables"], {"name": "../escape", "dimensions": [], "cells": []}])
+    with pytest.raises(ValueError):
+        write_csvs(broken, tmp_path)
+    assert not list(tmp_path.glob(".*.tmp"))
+    with pytest.raises(FileNotFoundError):
+        write_report(aggregates, tmp_path / "missing")
+    assert not (tmp_path / "missing").exists()
