@@ -1,0 +1,176 @@
+"""`keyholder audit receipt --vault DIR RECEIPT.json`: is this registrant's
+envelope among those imported? (docs/transparency.md)
+
+The answer is one sentence on stdout; the exit status is 0 only for "yes,
+and the receipt verifies". Nothing is opened: the envelope is found by its
+seq and SHA-256, its leaf hash is recomputed from the stored bytes, and the
+receipt's inclusion proof and checkpoint signature are checked against the
+intake log key the vault pinned.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import sqlite3
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from vault import Envelope, InvalidSignature
+from vault.merkle import InvalidProof, leaf_hash, verify_inclusion
+from vault.note import Checkpoint, InvalidNote, open_checkpoint
+
+from .errors import KeyholderError, friendly_errors
+from .transparency import pinned_verifier, roots_at
+from .vaultdir import Vault
+
+__all__ = ["Receipt", "Verdict", "check_receipt", "load_receipt", "receipt"]
+
+RECEIPT_FORMAT = "dvr-receipt/1"
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+@dataclass(frozen=True)
+class Receipt:
+    seq: int
+    envelope_sha256: str
+    checkpoint: str | None
+    inclusion_proof: tuple[bytes, ...]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    held: bool
+    sentence: str
+
+
+def _b64_hash(text: Any) -> bytes:
+    if not isinstance(text, str):
+        raise ValueError
+    data = base64.b64decode(text.encode("ascii"), validate=True)
+    if len(data) != 32:
+        raise ValueError
+    return data
+
+
+def load_receipt(path: Path) -> Receipt:
+    """Read and check the shape of a receipt file; raise KeyholderError."""
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise KeyholderError(f"{path.name} is not a JSON receipt") from None
+    if not isinstance(obj, dict) or obj.get("format") != RECEIPT_FORMAT:
+        raise KeyholderError(f"{path.name} is not a receipt of format {RECEIPT_FORMAT}")
+    seq, sha = obj.get("seq"), obj.get("envelope_sha256")
+    if type(seq) is not int or seq < 1 or not isinstance(sha, str) or not _HEX64.fullmatch(sha):
+        raise KeyholderError(f"{path.name}: the receipt's seq or envelope_sha256 is malformed")
+    if "checkpoint" not in obj:
+        return Receipt(seq, sha, None, ())
+    checkpoint, proof = obj.get("checkpoint"), obj.get("inclusion_proof")
+    if obj.get("leaf_index") != seq - 1 or not isinstance(checkpoint, str) or not isinstance(proof, list):
+        raise KeyholderError(f"{path.name}: the receipt's leaf_index, checkpoint or inclusion_proof is malformed")
+    try:
+        hashes = tuple(_b64_hash(h) for h in proof)
+    except (ValueError, UnicodeEncodeError, binascii.Error):
+        raise KeyholderError(f"{path.name}: the receipt's inclusion_proof is not a list of base64 hashes") from None
+    return Receipt(seq, sha, checkpoint, hashes)
+
+
+def _root_at(conn: sqlite3.Connection, size: int) -> bytes:
+    row = conn.execute("SELECT root FROM tlog_checkpoints WHERE size = ?", (size,)).fetchone()
+    return bytes(row[0]) if row is not None else roots_at(conn, {size})[size]
+
+
+def check_receipt(conn: sqlite3.Connection, receipt: Receipt) -> Verdict:
+    """Decide, in one sentence, whether the receipt's envelope is held and the receipt verifies."""
+    seq, sha = receipt.seq, receipt.envelope_sha256
+    held_up_to = int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM envelopes").fetchone()[0])
+    row = conn.execute("SELECT sha256, kid, ct FROM envelopes WHERE seq = ?", (seq,)).fetchone()
+    what = f"the envelope of this receipt (seq {seq}, sha256 {sha[:16]}…)"
+    if receipt.checkpoint is None:
+        if row is not None and row[0] == sha:
+            return Verdict(
+                True,
+                f"Yes: {what} is among the envelopes imported, but the receipt carries no signed"
+                " log checkpoint, so it proves nothing about what the intake accepted.",
+            )
+        return Verdict(
+            False,
+            f"No: {what} is not among the {held_up_to} envelopes imported, and the receipt"
+            " carries no signed log checkpoint to prove the intake accepted it.",
+        )
+    verifier = pinned_verifier(conn)
+    try:
+        checkpoint: Checkpoint = open_checkpoint(receipt.checkpoint, verifier)
+    except (InvalidNote, InvalidSignature):
+        return Verdict(
+            False,
+            f"No: the receipt's checkpoint is not signed by the intake log key this vault pins"
+            f" ({verifier.encode()}), so this intake did not issue the receipt or it was altered.",
+        )
+    if seq > checkpoint.size:
+        return Verdict(
+            False,
+            f"No: the receipt's checkpoint (size {checkpoint.size}) does not include seq {seq},"
+            " so the receipt was altered.",
+        )
+    if row is None:
+        return Verdict(
+            False,
+            f"Not yet: the intake signed a log that includes {what}, but this vault holds envelopes"
+            f" only up to seq {held_up_to}; import the later batches and ask again.",
+        )
+    agrees = held_up_to < checkpoint.size or _root_at(conn, checkpoint.size) == checkpoint.root_hash
+    if not agrees:
+        return Verdict(
+            False,
+            f"No: the receipt's checkpoint is signed by the intake but conflicts with the log"
+            f" imported into this vault at size {checkpoint.size}: the intake's log forked; keep this"
+            " receipt as evidence.",
+        )
+    if row[0] != sha:
+        return Verdict(
+            False,
+            f"No: this vault holds a different envelope at seq {seq} (sha256 {str(row[0])[:16]}…),"
+            " and the intake's signed log agrees with the vault, so the receipt's envelope hash was"
+            " altered.",
+        )
+    leaf = leaf_hash(Envelope(str(row[1]), bytes(row[2])).canonical())
+    try:
+        verify_inclusion(leaf, seq - 1, checkpoint.size, receipt.inclusion_proof, checkpoint.root_hash)
+    except InvalidProof:
+        return Verdict(
+            False,
+            f"No: {what} is among the envelopes imported, but the receipt's inclusion proof does"
+            " not verify against its checkpoint, so the receipt was altered.",
+        )
+    return Verdict(
+        True,
+        f"Yes: {what} is among the {held_up_to} envelopes imported into this vault, and the"
+        " receipt's inclusion proof and checkpoint signature verify against the pinned intake log key.",
+    )
+
+
+@click.command("receipt")
+@click.option(
+    "--vault", "vault_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Vault directory."
+)
+@click.argument("receipt_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@friendly_errors
+def receipt(vault_dir: Path, receipt_file: Path) -> None:
+    """Say whether a receipt's envelope is among those imported, and whether the receipt verifies."""
+    vault = Vault(vault_dir).require()
+    parsed = load_receipt(receipt_file)
+    conn = vault.connect()
+    try:
+        verdict = check_receipt(conn, parsed)
+    finally:
+        conn.close()
+    click.echo(verdict.sentence)
+    sys.exit(0 if verdict.held else 1)

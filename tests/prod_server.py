@@ -1,0 +1,104 @@
+"""The production intake (gunicorn with intake/gunicorn_conf.py) on a free
+loopback port, and a small HTTP client, for the crash and export tests."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ProdServer:
+    """gunicorn -c python:intake.gunicorn_conf 'intake.wsgi:from_environ()'."""
+
+    def __init__(self, data_dir: Path, log_path: Path) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
+        env = {**os.environ, "DVR_INTAKE_DATA": str(data_dir)}
+        self.proc = subprocess.Popen(
+            [
+                str(BIN / "gunicorn"),
+                "-c",
+                "python:intake.gunicorn_conf",
+                "-b",
+                f"127.0.0.1:{self.port}",
+                "intake.wsgi:from_environ()",
+            ],
+            env=env,
+            stdout=self._log,
+            stderr=self._log,
+            start_new_session=True,
+        )
+        self._wait_ready()
+
+    def _wait_ready(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with {self.proc.returncode}")
+            try:
+                status, _ = request("127.0.0.1", self.port, "GET", "/api/v1/log/checkpoint", timeout=1.0)
+                if status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("gunicorn did not become ready")
+
+    def pids(self) -> list[int]:
+        """The master and its workers, by id."""
+        try:
+            children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
+        except OSError:
+            children = []
+        return [int(c) for c in children] + [self.proc.pid]
+
+    def kill(self) -> None:
+        """SIGKILL the workers and the master, as a crash would."""
+        for pid in self.pids():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        self._log.close()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+                return
+        self._log.close()
+
+
+def request(
+    host: str, port: int, method: str, path: str, body: bytes | None = None, timeout: float = 10.0
+) -> tuple[int, Any]:
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        conn.request(method, path, body=body, headers=headers)
+        resp = conn.getresponse()
+        data = resp.read()
+        ctype = resp.getheader("Content-Type", "")
+        return resp.status, json.loads(data) if ctype.startswith("application/json") else data.decode()
+    finally:
+        conn.close()

@@ -1,0 +1,97 @@
+"""intake.tlog: the log's storage and key, below the HTTP layer."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+
+import pytest
+from support import submission
+
+import vault
+from intake.store import SQLiteStore, StorageUnavailable
+from intake.tlog import TransparencyLog, ensure_log_key, load_log_key, node_pos, nodes_query, size_for_nodes
+from vault.merkle import CompactRange
+
+
+def test_node_lookups_search_the_primary_key_and_never_scan():
+    conn = sqlite3.connect(":memory:")
+    TransparencyLog.create_tables(conn)
+    plan = " | ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + nodes_query(3), [0] * 3))
+    assert "SEARCH tlog_nodes USING INTEGER PRIMARY KEY (rowid=?)" in plan
+    assert "SCAN" not in plan
+
+
+def test_nodes_are_numbered_in_the_order_appending_finishes_them():
+    frontier, order = CompactRange(), []
+    for i in range(300):
+        order += [node_pos(node) for node, _ in frontier.append(bytes([i % 256]) * 32)]
+        assert size_for_nodes(len(order)) == i + 1
+    assert order == list(range(len(order)))  # every insert lands at the end of the table
+    with pytest.raises(ValueError):
+        size_for_nodes(2)  # 1 leaf has 1 node, 2 leaves have 3
+
+
+def test_the_key_is_made_once_even_when_workers_race(tmp_path):
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(ensure_log_key(tmp_path))) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len({signer.verifier() for signer, _ in results}) == 1
+    assert sum(made for _, made in results) == 1
+    assert (tmp_path / "log-key").stat().st_mode & 0o777 == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["log-key"]  # no temp files left
+    assert load_log_key(tmp_path).verifier() == results[0][0].verifier()
+
+
+def test_a_group_commit_signs_one_checkpoint_shared_by_its_receipts(tmp_path, ministry_key):
+    signer, _ = ensure_log_key(tmp_path)
+    log = TransparencyLog(tmp_path / "db", signer)
+    store = SQLiteStore(tmp_path / "db", log=log)
+    log.sync()
+    stored = []
+    envs = [vault.seal(submission() + bytes([65 + i]), ministry_key.public_key) for i in range(24)]
+    threads = [threading.Thread(target=lambda e=e: stored.append(store.append(e))) for e in envs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    store.close()
+    for s in stored:
+        cp = vault.open_checkpoint(s.checkpoint, signer.verifier())
+        assert cp.size == s.log_size >= s.seq
+    by_size = {}
+    for s in stored:
+        by_size.setdefault(s.log_size, set()).add(s.checkpoint)
+    assert all(len(notes) == 1 for notes in by_size.values())  # one signature per tree size
+    assert max(by_size) == 24
+
+
+def test_a_log_ahead_of_the_store_refuses_writes_and_stores_nothing(tmp_path, ministry_key):
+    signer, _ = ensure_log_key(tmp_path)
+    log = TransparencyLog(tmp_path / "db", signer)
+    store = SQLiteStore(tmp_path / "db", log=log)
+    log.sync()
+    store.append(vault.seal(submission(), ministry_key.public_key))
+    conn = sqlite3.connect(tmp_path / "db")
+    conn.execute("INSERT INTO tlog_nodes (pos, hash) VALUES (1, ?)", (bytes(32),))  # a stray node
+    conn.commit()
+    with pytest.raises(StorageUnavailable, match="the log.s stored tree is damaged"):
+        store.append(vault.seal(submission() + b" ", ministry_key.public_key))
+    assert conn.execute("SELECT COUNT(*) FROM envelopes").fetchone()[0] == 1
+    conn.close()
+    store.close()
+
+
+def test_a_replaced_key_signs_afresh_instead_of_reusing_the_old_checkpoint(tmp_path, ministry_key):
+    signer, _ = ensure_log_key(tmp_path)
+    store = SQLiteStore(tmp_path / "db", log=TransparencyLog(tmp_path / "db", signer))
+    store.append(vault.seal(submission(), ministry_key.public_key))
+    store.close()
+    (tmp_path / "log-key").unlink()
+    new, made = ensure_log_key(tmp_path)
+    assert made
+    size, note = TransparencyLog(tmp_path / "db", new).sync()
+    assert size == 1 and vault.open_checkpoint(note, new.verifier()).size == 1
