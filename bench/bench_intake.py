@@ -54,8 +54,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wrk(url: str, seconds: int, connections: int, script: Path | None = None, arg: Path | None = None,
-        offset: int = 0) -> tuple[float, str]:
+def wrk(
+    url: str, seconds: int, connections: int, script: Path | None = None, arg: Path | None = None, offset: int = 0
+) -> tuple[float, str]:
     cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency"]
     if script:
         cmd += ["-s", str(script)]
@@ -96,8 +97,15 @@ def main() -> None:
 
     port = free_port()
     env = {**os.environ, "DVR_INTAKE_DATA": str(data)}
-    gunicorn = [str(Path(sys.executable).parent / "gunicorn"), "-c", "python:intake.gunicorn_conf",
-                "-b", f"127.0.0.1:{port}", *args.gunicorn_arg, "intake.wsgi:from_environ()"]
+    gunicorn = [
+        str(Path(sys.executable).parent / "gunicorn"),
+        "-c",
+        "python:intake.gunicorn_conf",
+        "-b",
+        f"127.0.0.1:{port}",
+        *args.gunicorn_arg,
+        "intake.wsgi:from_environ()",
+    ]
     server = subprocess.Popen(gunicorn, env=env, cwd=ROOT)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -120,8 +128,14 @@ def main() -> None:
     h = statistics.median(r for r, _ in health)
     p = statistics.median(r for r, _ in posts)
     print(f"machine: {os.cpu_count()} cores; gunicorn gthread per intake/gunicorn_conf.py; wrk -c{args.connections}")
-    print(f"GET /healthz              median {h:8.0f} req/s   rounds {[round(r) for r, _ in health]}  p50 {[x for _, x in health]}")
-    print(f"POST /api/v1/submissions  median {p:8.0f} req/s   rounds {[round(r) for r, _ in posts]}  p50 {[x for _, x in posts]}")
+    print(
+        f"GET /healthz              median {h:8.0f} req/s   rounds {[round(r) for r, _ in health]}"
+        f"  p50 {[x for _, x in health]}"
+    )
+    print(
+        f"POST /api/v1/submissions  median {p:8.0f} req/s   rounds {[round(r) for r, _ in posts]}"
+        f"  p50 {[x for _, x in posts]}"
+    )
     print(f"ratio submissions/healthz: {p / h:.2f}  (target >= 0.5)")
     print(f"envelopes durably stored: {stored} (distinct envelopes available: {n_bodies})")
     shutil.rmtree(tmp, ignore_errors=True)

@@ -74,7 +74,9 @@ def main() -> None:
     try:
         (tmp / "pp").write_text("bench\n")
         vault_dir = tmp / "V"
-        proc, _, _ = run_measured([str(BIN / "keyholder"), "init", "--vault", str(vault_dir), "--passphrase-file", str(tmp / "pp")], env=env)
+        proc, _, _ = run_measured(
+            [str(BIN / "keyholder"), "init", "--vault", str(vault_dir), "--passphrase-file", str(tmp / "pp")], env=env
+        )
         assert proc.returncode == 0, proc.stderr
         bundle = vault.load_bundle(json.loads((vault_dir / "key-bundle.json").read_text()))
 
@@ -83,8 +85,14 @@ def main() -> None:
         with mp.get_context("fork").Pool(os.cpu_count(), initializer=_seal_init, initargs=(bundle.public_key,)) as pool:
             sealed = pool.map(_seal, subs, chunksize=500)
         buf = io.BytesIO()
-        write_batch(buf, BatchHeader(1, len(sealed), len(sealed), "2026-11-26", {}),
-                    ((i + 1, "2026-11-26", e) for i, e in enumerate(sealed)))
+        signer = vault.NoteSigner.generate("dvr-intake/bench")  # the intake's log, as an export signs it
+        head = vault.Checkpoint(signer.name, len(sealed), vault.root_of(vault.leaf_hash(e) for e in sealed))
+        log = {"log_key": signer.verifier().encode(), "checkpoint": vault.sign_checkpoint(head, signer)}
+        write_batch(
+            buf,
+            BatchHeader(1, len(sealed), len(sealed), "2026-11-26", log),
+            ((i + 1, "2026-11-26", e) for i, e in enumerate(sealed)),
+        )
         (tmp / "batch").write_bytes(buf.getvalue())
         print(f"prepared {len(sealed)} envelopes in {time.perf_counter() - t:.1f} s")
 
@@ -94,11 +102,22 @@ def main() -> None:
         raw = raw_open_rate(key, sample)
 
         imp, t_import, mem_import = run_measured(
-            [str(BIN / "keyholder"), "import", "--vault", str(vault_dir), str(tmp / "batch")], env=env)
+            [str(BIN / "keyholder"), "import", "--vault", str(vault_dir), str(tmp / "batch")], env=env
+        )
         assert imp.returncode == 0, imp.stderr
         pub, t_publish, mem_publish = run_measured(
-            [str(BIN / "keyholder"), "publish", "--vault", str(vault_dir), "--passphrase-file", str(tmp / "pp"),
-             "--out", str(tmp / "O")], env=env)
+            [
+                str(BIN / "keyholder"),
+                "publish",
+                "--vault",
+                str(vault_dir),
+                "--passphrase-file",
+                str(tmp / "pp"),
+                "--out",
+                str(tmp / "O"),
+            ],
+            env=env,
+        )
         assert pub.returncode == 0, pub.stderr
         raw2 = raw_open_rate(key, sample)
         cores = os.cpu_count() or 1
@@ -107,7 +126,10 @@ def main() -> None:
         print(pub.stdout.strip())
         print(f"raw HPKE opens, one core:        {raw_med:9.0f} /s (before {raw:.0f}, after {raw2:.0f})")
         print(f"import:                          {t_import:9.2f} s  peak RSS {mem_import / 2**20:.0f} MiB")
-        print(f"publish:                         {t_publish:9.2f} s  peak RSS {mem_publish / 2**20:.0f} MiB (all processes)")
+        print(
+            f"publish:                         {t_publish:9.2f} s"
+            f"  peak RSS {mem_publish / 2**20:.0f} MiB (all processes)"
+        )
         print(f"import -> aggregates:            {rate:9.0f} records/s")
         print(f"ratio to raw x {cores} cores:          {rate / (raw_med * cores):9.2f}  (target >= 0.7)")
     finally:

@@ -6,28 +6,28 @@ from flask import Flask, Response
 
 from .config import IntakeConfig
 from .store import SQLiteStore
+from .tlog import open_log
 
 __all__ = ["IntakeConfig", "create_app"]
 
 
 def create_app(config: IntakeConfig) -> Flask:
     """Build the intake application for `config`."""
-    from . import api
+    from . import api, log_api, pages
 
     config.data_dir.mkdir(parents=True, exist_ok=True)
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # assets are served by the pages blueprint
     app.config["MAX_CONTENT_LENGTH"] = config.max_body
-    store = SQLiteStore(config.db_path)
+    log = open_log(config)
+    store = SQLiteStore(config.db_path, log=log, max_pages=config.max_pages)
+    log.sync()
     app.extensions["dvr_store"] = store
+    app.extensions["dvr_log"] = log
 
-    app.register_blueprint(api.make_blueprint(config, store))
-    try:  # TEMPORARY until the registration pages land
-        from . import pages
-    except ImportError:
-        pages = None  # type: ignore[assignment]
-    if pages is not None:
-        pages.init_app(app, config)
-        app.register_blueprint(pages.make_blueprint(config))
+    app.register_blueprint(api.make_blueprint(config, store, log))
+    app.register_blueprint(log_api.make_blueprint(config, log))
+    pages.init_app(app, config)
+    app.register_blueprint(pages.make_blueprint(config))
 
     @app.get("/healthz")
     def healthz() -> Response:

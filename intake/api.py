@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
@@ -14,6 +15,7 @@ from vault import MalformedEnvelope, parse_envelope
 from .config import IntakeConfig
 from .keyring import Keyring, load_keyring
 from .store import EnvelopeStore, StorageUnavailable
+from .tlog import TransparencyLog
 
 __all__ = ["api_error", "make_blueprint"]
 
@@ -60,7 +62,7 @@ class _KeyCache:
         return self._ring
 
 
-def make_blueprint(config: IntakeConfig, store: EnvelopeStore) -> Blueprint:
+def make_blueprint(config: IntakeConfig, store: EnvelopeStore, log: TransparencyLog | None = None) -> Blueprint:
     bp = Blueprint("api", __name__, url_prefix="/api/v1")
     keys = _KeyCache(config)
 
@@ -89,13 +91,26 @@ def make_blueprint(config: IntakeConfig, store: EnvelopeStore) -> Blueprint:
             stored = store.append(envelope)
         except StorageUnavailable:
             current_app.logger.error("storage unavailable; a submission was refused with 503")
-            return api_error(503, "storage_unavailable", "the registration could not be stored; nothing was kept, please try again later")
+            return api_error(
+                503,
+                "storage_unavailable",
+                "the registration could not be stored; nothing was kept, please try again later",
+            )
         receipt = {
             "format": RECEIPT_FORMAT,
             "seq": stored.seq,
             "envelope_sha256": stored.envelope_sha256,
             "received_on": stored.received_on,
         }
+        if log is not None:  # leaf_index, checkpoint, inclusion_proof (docs/transparency.md)
+            try:
+                receipt.update(log.receipt_members(stored.seq, stored.log_size, stored.checkpoint))
+            except sqlite3.Error:
+                return api_error(
+                    503,
+                    "log_unavailable",
+                    "the registration was stored but its log proof could not be made; send it again for the receipt",
+                )
         response = jsonify(receipt)
         response.status_code = 201
         return response

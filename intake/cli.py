@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from collections.abc import Callable
@@ -16,6 +17,8 @@ from vault import VaultError
 from .config import IntakeConfig
 from .export import export_batch
 from .keyring import add_bundle
+from .log_cmd import log
+from .tlog import ensure_log_key
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -51,18 +54,28 @@ def keys() -> None:
 @keys.command("add")
 @data_option
 @click.argument("bundle_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--rotation",
+    "rotation_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The rotation statement (V/key-rotation.json) that endorses a rotated key's new signing key.",
+)
 @friendly_errors
-def keys_add(data_dir: Path, bundle_file: Path) -> None:
-    """Install a public key bundle (it becomes the current key)."""
+def keys_add(data_dir: Path, bundle_file: Path, rotation_file: Path | None) -> None:
+    """Install a signed public key bundle (it becomes the current key)."""
     try:
         obj = json.loads(bundle_file.read_text(encoding="utf-8"))
+        rotation = json.loads(rotation_file.read_text(encoding="utf-8")) if rotation_file else None
     except ValueError:
-        raise ValueError(f"{bundle_file} is not JSON") from None
+        raise ValueError(f"{rotation_file if rotation_file else bundle_file} is not JSON") from None
     config = IntakeConfig(data_dir=data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
-    bundle, new = add_bundle(config.keys_path, obj)
+    bundle, new = add_bundle(config.keys_path, obj, rotation=rotation)
     state = "installed" if new else "already installed"
     click.echo(f"key {bundle.kid} {state}; it is the current key (fingerprint {bundle.kid[:16]})")
+    signer, made = ensure_log_key(data_dir)
+    if made:
+        click.echo(f"transparency log key made: {signer.verifier().encode()} (see `intake log key`)")
 
 
 @main.command()
@@ -85,20 +98,28 @@ def serve(data_dir: Path, host: str, port: int) -> None:
     app = create_app(IntakeConfig(data_dir=data_dir))
     server = make_server(host, port, app, threaded=True, request_handler=QuietHandler)
     click.echo(f"intake serving on http://{host}:{server.server_port}/ (Ctrl-C to stop)", err=True)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
-    except KeyboardInterrupt:
-        pass
 
 
 @main.command()
 @data_option
-@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Batch file to write.")
+@click.option(
+    "--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Batch file to write."
+)
 @friendly_errors
 def export(data_dir: Path, out: Path) -> None:
     """Write every envelope not yet exported into one batch file."""
     result = export_batch(IntakeConfig(data_dir=data_dir), out)
     if result.count == 0:
-        click.echo(f"nothing new to export: every envelope up to seq {result.last_seq} was exported before; no file written")
+        click.echo(
+            f"nothing new to export: every envelope up to seq {result.last_seq} was exported before; no file written"
+        )
         return
-    click.echo(f"exported {result.count} envelopes (seq {result.first_seq}..{result.last_seq}) to {out}; sha256 {result.sha256}")
+    click.echo(
+        f"exported {result.count} envelopes (seq {result.first_seq}..{result.last_seq}) to {out};"
+        f" sha256 {result.sha256}"
+    )
+
+
+main.add_command(log)

@@ -13,6 +13,9 @@ __all__ = ["IntakeConfig"]
 class IntakeConfig:
     data_dir: Path
     max_body: int = 32 * 1024
+    # Tests only: cap the SQLite database at this many pages, which SQLite
+    # reports exactly as it reports a full disk (PRAGMA max_page_count).
+    max_pages: int | None = None
 
     @property
     def db_path(self) -> Path:

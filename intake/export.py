@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vault.batch import BatchHeader, write_batch
+from vault.fsutil import atomic_write
 
 from .config import IntakeConfig
-from vault.fsutil import atomic_write
 from .store import connect, today
+from .tlog import open_log
 
 __all__ = ["ExportResult", "export_batch"]
 
@@ -48,13 +49,17 @@ def export_batch(config: IntakeConfig, out: Path) -> ExportResult:
     if not config.db_path.exists():
         raise FileNotFoundError(f"no intake store in {config.data_dir}")
     with _export_lock(config):
+        # The batch ends at the log's newest signed checkpoint, which travels
+        # in its header with the log's public key (docs/transparency.md).
+        log = open_log(config)
+        last, checkpoint = log.sync()
         conn = connect(config.db_path)
         try:
             exported = conn.execute("SELECT COALESCE(MAX(last_seq), 0) FROM exports").fetchone()[0]
-            last = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM envelopes").fetchone()[0]
             if last <= exported:
                 return ExportResult(None, exported + 1, exported, 0, None)
-            header = BatchHeader(exported + 1, last, last - exported, today(), {})
+            log_members = {"log_key": log.verifier.encode(), "checkpoint": checkpoint}
+            header = BatchHeader(exported + 1, last, last - exported, today(), log_members)
             rows = conn.execute(
                 "SELECT seq, received_on, envelope FROM envelopes WHERE seq > ? AND seq <= ? ORDER BY seq",
                 (exported, last),
@@ -68,4 +73,3 @@ def export_batch(config: IntakeConfig, out: Path) -> ExportResult:
             return ExportResult(out, header.first_seq, header.last_seq, header.count, sha)
         finally:
             conn.close()
-

@@ -6,8 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from vault import InvalidKeyBundle, KeyBundle, load_bundle
-
+from vault import InvalidKeyBundle, KeyBundle, load_bundle, verify_rotation
 from vault.fsutil import atomic_write
 
 __all__ = ["KEYRING_FORMAT", "Keyring", "add_bundle", "load_keyring"]
@@ -16,10 +15,11 @@ KEYRING_FORMAT = "dvr-intake-keys/1"
 
 
 class Keyring:
-    def __init__(self, bundles: list[KeyBundle], current: str | None) -> None:
+    def __init__(self, bundles: list[KeyBundle], current: str | None, rotations: list[Any] | None = None) -> None:
         self.bundles = bundles
         self.current = current
         self.kids = frozenset(b.kid for b in bundles)
+        self.rotations = rotations or []  # the rotation statements that admitted new signing keys
 
     def to_api(self) -> dict[str, Any]:
         return {"current": self.current, "keys": [b.to_json() for b in self.bundles]}
@@ -31,27 +31,52 @@ def load_keyring(path: Path) -> Keyring:
     obj = json.loads(path.read_text(encoding="utf-8"))
     if obj.get("format") != KEYRING_FORMAT:
         raise ValueError(f"{path} is not a {KEYRING_FORMAT} file")
-    return Keyring([load_bundle(b) for b in obj["keys"]], obj["current"])
+    return Keyring([load_bundle(b) for b in obj["keys"]], obj["current"], obj.get("rotations", []))
 
 
-def add_bundle(path: Path, bundle_obj: Any, *, make_current: bool = True) -> tuple[KeyBundle, bool]:
-    """Check a bundle and add it; return it and whether it was new.
+def _check_rotation(ring: Keyring, bundle: KeyBundle, rotation: Any) -> dict[str, Any]:
+    """A rotation statement endorsed by an installed signing key, naming exactly `bundle`'s keys."""
+    statement = verify_rotation(rotation)
+    endorsers = {b.signing_key: b.kid for b in ring.bundles}
+    if endorsers.get(statement.previous_signing_key) != statement.previous_kid:
+        raise InvalidKeyBundle("the rotation statement is not endorsed by an installed ministry key")
+    if not statement.matches(bundle):
+        raise InvalidKeyBundle("the rotation statement is for another key than this bundle")
+    return statement.raw
 
-    A bundle signed by a different signing key than the bundles already
-    installed is refused: the first signed bundle pins the ministry's key.
+
+def add_bundle(
+    path: Path, bundle_obj: Any, *, make_current: bool = True, rotation: Any = None
+) -> tuple[KeyBundle, bool]:
+    """Check a signed bundle and add it; return it and whether it was new.
+
+    The first bundle pins the ministry's signing key. A bundle signed by
+    another signing key is accepted only with a rotation statement
+    (`keyholder rotate` writes it) signed by an installed signing key; the
+    statement is kept in keys.json and the new signing key is pinned too.
     """
-    bundle = load_bundle(bundle_obj)
+    bundle = load_bundle(bundle_obj, require_signature=True)
     ring = load_keyring(path)
     pinned = {b.signing_key for b in ring.bundles if b.signing_key is not None}
-    if bundle.signing_key is not None and pinned and bundle.signing_key not in pinned:
-        raise InvalidKeyBundle("the key bundle is signed by a different ministry signing key than the installed keys")
+    rotations = list(ring.rotations)
+    if rotation is not None:
+        statement = _check_rotation(ring, bundle, rotation)
+        if statement not in rotations:
+            rotations.append(statement)
+    elif pinned and bundle.signing_key not in pinned:
+        raise InvalidKeyBundle(
+            "the key bundle is signed by a different ministry signing key than the installed keys;"
+            " a rotated key needs its rotation statement (--rotation)"
+        )
     existing = {b.kid: b for b in ring.bundles}
     new = bundle.kid not in existing
     if not new and existing[bundle.kid].raw != bundle.raw:
         raise InvalidKeyBundle(f"a different bundle for kid {bundle.kid} is already installed")
     bundles = ring.bundles + ([bundle] if new else [])
     current = bundle.kid if make_current or ring.current is None else ring.current
-    body = {"format": KEYRING_FORMAT, "current": current, "keys": [b.to_json() for b in bundles]}
+    body: dict[str, Any] = {"format": KEYRING_FORMAT, "current": current, "keys": [b.to_json() for b in bundles]}
+    if rotations:
+        body["rotations"] = rotations
     with atomic_write(path) as out:
         out.write(json.dumps(body, indent=1).encode() + b"\n")
     return bundle, new

@@ -9,17 +9,22 @@ request with its seq. No request is answered before its row is committed.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import queue
 import sqlite3
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from vault import Envelope
+
+if TYPE_CHECKING:
+    from .tlog import TransparencyLog
 
 __all__ = ["EnvelopeStore", "NotEncrypted", "SQLiteStore", "Stored", "StorageUnavailable", "today"]
 
@@ -41,11 +46,15 @@ class Stored:
     seq: int
     envelope_sha256: str
     received_on: str
+    # The transparency log's signed checkpoint committed with this envelope
+    # (a tree that includes it); empty when the store runs without a log.
+    log_size: int = 0
+    checkpoint: str = ""
 
 
 def today() -> str:
     """The UTC day: the only arrival information the intake keeps."""
-    return datetime.now(timezone.utc).date().isoformat()
+    return datetime.now(UTC).date().isoformat()
 
 
 class EnvelopeStore(Protocol):
@@ -76,11 +85,13 @@ CREATE TABLE IF NOT EXISTS exports (
 """
 
 
-def connect(path: Path) -> sqlite3.Connection:
+def connect(path: Path, max_pages: int | None = None) -> sqlite3.Connection:
     conn = sqlite3.connect(path, timeout=_WAIT_SECONDS, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA busy_timeout=30000")
+    if max_pages is not None:  # tests: a full disk, as SQLite sees it
+        conn.execute(f"PRAGMA max_page_count={int(max_pages)}")
     return conn
 
 
@@ -97,11 +108,18 @@ class _Pending:
 class SQLiteStore:
     """SQLite implementation of EnvelopeStore, with group commit."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, log: TransparencyLog | None = None, max_pages: int | None = None) -> None:
         self.path = path
-        self._conn = connect(path)
+        self.log = log
+        self._conn = connect(path, max_pages)
         self._conn.executescript(_SCHEMA)
+        if log is not None:
+            log.create_tables(self._conn)
         self._read = connect(path)
+        # Committers of several server processes queue on this lock in the
+        # kernel instead of polling SQLite's busy handler, which sleeps for
+        # milliseconds at a time and would stall every group behind it.
+        self._commit_lock = open(path.with_name(path.name + ".commit-lock"), "a+b")  # noqa: SIM115 - held for the store's life
         self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._commit_loop, name="dvr-group-commit", daemon=True)
         self._thread.start()
@@ -138,31 +156,44 @@ class SQLiteStore:
     def _commit(self, group: list[_Pending]) -> None:
         day = today()
         conn = self._conn
+        log = self.log
         try:
             conn.execute("BEGIN IMMEDIATE")
+            if log is not None:
+                log.begin(conn)
             results = []
             for item in group:
                 env = item.envelope
-                sha = env.sha256
+                canonical = env.canonical()
+                sha = hashlib.sha256(canonical).hexdigest()
                 row = conn.execute("SELECT seq, received_on FROM envelopes WHERE sha256 = ?", (sha,)).fetchone()
                 if row is None:
                     cur = conn.execute(
                         "INSERT INTO envelopes (received_on, kid, envelope, sha256) VALUES (?, ?, ?, ?)",
-                        (day, env.kid, env.canonical(), sha),
+                        (day, env.kid, canonical, sha),
                     )
                     row = (cur.lastrowid, day)
+                    if log is not None:
+                        log.append(conn, cur.lastrowid or 0, canonical)
                 results.append(Stored(seq=row[0], envelope_sha256=sha, received_on=row[1]))
+            if log is not None:  # one signed checkpoint per group, in its transaction
+                size, note = log.seal(conn)
+                results = [replace(r, log_size=size, checkpoint=note) for r in results]
             conn.execute("COMMIT")
+            if log is not None:
+                log.committed()
         except sqlite3.Error as exc:
+            if log is not None:
+                log.abort()
             if conn.in_transaction:
-                try:
+                with suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass
             for item in group:
                 item.error = exc
                 item.done.set()
             return
+        finally:
+            fcntl.flock(self._commit_lock, fcntl.LOCK_UN)
         for item, result in zip(group, results, strict=True):
             item.result = result
             item.done.set()
@@ -172,9 +203,7 @@ class SQLiteStore:
         return int(row[0])
 
     def rows_after(self, seq: int) -> Iterator[tuple[int, str, bytes]]:
-        cur = self._read.execute(
-            "SELECT seq, received_on, envelope FROM envelopes WHERE seq > ? ORDER BY seq", (seq,)
-        )
+        cur = self._read.execute("SELECT seq, received_on, envelope FROM envelopes WHERE seq > ? ORDER BY seq", (seq,))
         for row in cur:
             yield int(row[0]), row[1], bytes(row[2])
 
@@ -195,3 +224,4 @@ class SQLiteStore:
         self._thread.join(timeout=5)
         self._conn.close()
         self._read.close()
+        self._commit_lock.close()

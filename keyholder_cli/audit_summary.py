@@ -33,9 +33,7 @@ def _describe(entry: AuditEntry, officers: dict[str, dict[int, str]]) -> str:
         return f"key rotated from {statement.get('previous_kid')} to {entry.kid}; custody: {_custody(d)}"
     if kind == "unlock":
         epoch = officers.get(str(d.get("kid")), {})
-        how = (
-            f"shares {_names(epoch, d.get('shares'))}" if d.get("custody") == "shares" else "the passphrase key file"
-        )
+        how = f"shares {_names(epoch, d.get('shares'))}" if d.get("custody") == "shares" else "the passphrase key file"
         return f"key unlocked with {how} for `{d.get('command')}`; epochs open: {len(d.get('epochs') or [])}"
     if kind == "import":
         return (

@@ -8,24 +8,37 @@ from pathlib import Path
 
 import click
 
-from .custody import init_vault, read_passphrase, unlock_with_passphrase
+from .audit import record_import
+from .audit_cmd import audit
+from .custody import init_vault, read_passphrase
+from .custody_cmd import ceremony, check_share, rotate, share_file_option
 from .errors import friendly_errors
 from .importer import import_batch
-from .publication import PublishSummary, build_aggregates, render_files, write_publication
-from .publish import open_all
+from .publish_audit import logged_publication, refuse_unusable_target
+from .receipt_cmd import receipt
+from .unlock import unlock_vault
 from .vaultdir import Vault
 
 vault_option = click.option(
     "--vault", "vault_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Vault directory."
 )
 passphrase_option = click.option(
-    "--passphrase-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Read the passphrase from FILE."
+    "--passphrase-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Read the passphrase from FILE.",
 )
 
 
 @click.group()
 def main() -> None:
     """Diaspora Registry keyholder (offline workstation)."""
+
+
+main.add_command(audit)
+audit.add_command(receipt)
+main.add_command(ceremony)
+main.add_command(rotate)
+main.add_command(check_share)
 
 
 @main.command()
@@ -43,13 +56,18 @@ def init(vault_dir: Path, passphrase_file: Path | None) -> None:
 
 @main.command("import")
 @vault_option
+@click.option("--repin", is_flag=True, help="Accept and pin a new intake log key (check it with `intake log key`).")
 @click.argument("batches", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @friendly_errors
-def import_(vault_dir: Path, batches: tuple[Path, ...]) -> None:
+def import_(vault_dir: Path, repin: bool, batches: tuple[Path, ...]) -> None:
     """Check batch files and keep their envelopes (still sealed)."""
     vault = Vault(vault_dir)
     for path in batches:
-        result = import_batch(vault, path)
+        result = import_batch(vault, path, repin=repin)
+        for sentence in result.log.sentences() if result.log else ():
+            click.echo(f"{path.name}: {sentence}")
+        if result.new:
+            record_import(vault, result)
         if result.new == 0:
             click.echo(f"{path.name}: already imported (seq {result.first_seq}..{result.last_seq}); nothing changed")
         else:
@@ -59,22 +77,45 @@ def import_(vault_dir: Path, batches: tuple[Path, ...]) -> None:
             )
 
 
-def _progress_bar(total: int, label: str):  # type: ignore[no-untyped-def]
+def _progress_bar(total: int, label: str, unit: str = "env"):  # type: ignore[no-untyped-def]
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=label, unit="env", file=sys.stderr, disable=None, leave=False)
+    return tqdm(total=total, desc=label, unit=unit, file=sys.stderr, disable=None, leave=False)
 
 
 @main.command()
 @vault_option
+@share_file_option
 @passphrase_option
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Publication directory.")
+@click.option(
+    "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Publication directory."
+)
 @click.option("--min-cell", default=10, show_default=True, type=click.IntRange(min=1), help="Smallest count published.")
+@click.option(
+    "--epsilon",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Add differential-privacy noise with this total budget (docs/disclosure.md).",
+)
 @friendly_errors
-def publish(vault_dir: Path, passphrase_file: Path | None, out_dir: Path, min_cell: int) -> None:
+def publish(
+    vault_dir: Path,
+    share_files: tuple[Path, ...],
+    passphrase_file: Path | None,
+    out_dir: Path,
+    min_cell: int,
+    epsilon: float | None,
+) -> None:
     """Open, validate, de-duplicate and publish protected aggregates."""
+    # Imported here: the statistics stack (numpy, scipy, OpenDP, matplotlib)
+    # costs a second or more at start-up that the other commands need not pay.
+    from .publication import PublishSummary, build_aggregates, render_files, write_publication
+    from .publish import open_all
+
     vault = Vault(vault_dir).require()
-    keys = unlock_with_passphrase(vault, read_passphrase(passphrase_file, confirm=False))
+    refuse_unusable_target(out_dir)
+    unlocked = unlock_vault(vault, "publish", share_files=share_files, passphrase_file=passphrase_file)
+    keys = unlocked.keys
     today = date.today()
     conn = vault.connect()
     try:
@@ -83,8 +124,26 @@ def publish(vault_dir: Path, passphrase_file: Path | None, out_dir: Path, min_ce
             opened = open_all(conn, keys, today, progress=bar.update)
     finally:
         conn.close()
-    aggregates, duplicates = build_aggregates(opened, today, min_cell)
-    hashes = write_publication(out_dir, render_files(aggregates))
+    with _progress_bar(len(opened.rows), "de-duplicating", unit="rec") as bar:
+        aggregates, duplicates = build_aggregates(opened, today, min_cell, epsilon, progress=bar.update)
+    counts = {
+        "envelopes": opened.envelopes,
+        "opened": opened.envelopes - opened.failed,
+        "failed": opened.failed,
+        "invalid": opened.invalid,
+        "duplicates": duplicates,
+        "registrants": aggregates["registrants"],
+    }
+    hashes = logged_publication(
+        vault,
+        unlocked.current,
+        out_dir,
+        render_files(aggregates),
+        counts=counts,
+        disclosure=aggregates["disclosure"],
+        generated_on=aggregates["generated_on"],
+        write=write_publication,
+    )
     summary = PublishSummary(
         envelopes=opened.envelopes,
         opened=opened.envelopes - opened.failed,

@@ -16,6 +16,7 @@ import click
 
 from vault import Argon2Cost, UnlockedKey, derive_keys, new_master_secret, open_keyfile, seal_keyfile
 
+from . import audit
 from .errors import KeyholderError
 from .vaultdir import Vault, write_json
 
@@ -57,7 +58,9 @@ def init_vault(vault: Vault, passphrase: bytes) -> UnlockedKey:
     vault.root.mkdir(parents=True, exist_ok=True)
     master = new_master_secret()
     key = derive_keys(master)
-    save_epoch(vault, key, seal_keyfile(master, passphrase, kdf_cost()), "keyfile.json")
+    keyfile = seal_keyfile(master, passphrase, kdf_cost())
+    audit.start_log(vault, "init", key, {"custody": "passphrase"})  # the signed first entry (issue 4)
+    save_epoch(vault, key, keyfile, "keyfile.json")
     return key
 
 

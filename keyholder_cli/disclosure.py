@@ -31,7 +31,6 @@ from importlib import metadata
 import numpy as np
 
 from . import suppression
-from .dp import privatise
 from .suppression import Lattice, build_lattice, key_of
 from .tables import NOT_STATED, Table, count_tables
 
@@ -110,6 +109,8 @@ def protect(
         "missing_values": f"counted as '{NOT_STATED}'; engagement counts people who ticked nothing as 'none'",
     }
     if epsilon is not None:
+        from .dp import privatise  # OpenDP loads slowly; only this mode needs it
+
         n, tables, budget = privatise(n, tables, epsilon)
         disclosure["method"] = "differential_privacy+cell_suppression"
         disclosure["epsilon"] = epsilon
@@ -131,8 +132,21 @@ def protect(
         primary[lat.index[()]] = False
         suppressed = primary.copy()
     else:
-        suppressed, primary = suppression.suppress(lat, min_cell, level)
-        suppression.check(lat, suppressed, primary, min_cell, level)
+        try:
+            suppressed, primary = suppression.suppress(lat, min_cell, level)
+            suppression.check(lat, suppressed, primary, min_cell, level)
+        except suppression.ProtectionError:
+            # Some small count cannot be hidden among published numbers (a
+            # tiny population: e.g. 12 people in 4 age bands, where no band
+            # can plausibly hold 10). Then nothing but `registrants` is
+            # published, zeros included, so no count is even known to be
+            # non-zero.
+            values = np.asarray(lat.values)
+            primary = (values > 0) & (values < min_cell)
+            primary[lat.index[()]] = False
+            suppressed = np.ones(len(values), dtype=bool)
+            suppressed[lat.index[()]] = False
+            disclosure["withheld"] = "every breakdown: the population is too small to protect its small counts"
     disclosure["primary_suppressed"] = int(primary.sum())
     disclosure["complementary_suppressed"] = int((suppressed & ~primary).sum())
     return {

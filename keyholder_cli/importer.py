@@ -3,7 +3,9 @@
 A batch is staged in one SQLite transaction and committed only when every
 row and the trailer's hash have checked out, so a refused batch leaves the
 vault exactly as it was. Envelopes already imported must reappear
-byte-identical; new ones must continue the seq without a gap.
+byte-identical; new ones must continue the seq without a gap. The batch's
+signed checkpoint of the intake's log is checked against every envelope
+the vault holds (transparency.py, docs/transparency.md).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from vault import InvalidBatch
 from vault.batch import read_batch
 
 from .errors import ImportRefused
+from .transparency import LogCheck, LogOutcome, record_pin
 from .vaultdir import Vault
 
 __all__ = ["ImportResult", "import_batch"]
@@ -29,9 +32,10 @@ class ImportResult:
     last_seq: int
     new: int
     repeated: int
+    log: LogOutcome | None = None
 
 
-def import_batch(vault: Vault, path: Path) -> ImportResult:
+def import_batch(vault: Vault, path: Path, *, repin: bool = False) -> ImportResult:
     vault.require()
     conn = vault.connect()
     try:
@@ -44,9 +48,11 @@ def import_batch(vault: Vault, path: Path) -> ImportResult:
             last = int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM envelopes").fetchone()[0])
             if header.first_seq > last + 1:
                 raise ImportRefused(
-                    f"{path.name}: starts at seq {header.first_seq} but the vault holds envelopes only up to seq {last};"
+                    f"{path.name}: starts at seq {header.first_seq}"
+                    f" but the vault holds envelopes only up to seq {last};"
                     f" import the batch with seq {last + 1}.. first"
                 )
+            log = LogCheck.start(conn, header, source=path.name, repin=repin)  # docs/transparency.md
             conn.execute("BEGIN IMMEDIATE")
             new = repeated = 0
             try:
@@ -65,13 +71,16 @@ def import_batch(vault: Vault, path: Path) -> ImportResult:
                         "INSERT INTO envelopes (seq, received_on, kid, ct, sha256) VALUES (?, ?, ?, ?, ?)",
                         (row.seq, row.received_on, row.envelope.kid, row.envelope.ct, sha),
                     )
+                    log.add(conn, row.seq, row.envelope)
                     new += 1
                 batch_sha = str(reader.sha256)
+                outcome = log.finish(conn)
                 conn.execute(
                     "INSERT INTO imports (batch_sha256, first_seq, last_seq, new_envelopes, imported_on)"
                     " VALUES (?, ?, ?, ?, ?)",
                     (batch_sha, header.first_seq, header.last_seq, new, date.today().isoformat()),
                 )
+                record_pin(vault, outcome, batch_sha)
             except InvalidBatch as exc:
                 conn.execute("ROLLBACK")
                 raise ImportRefused(f"{path.name}: {exc}; nothing from it was kept") from None
@@ -81,5 +90,4 @@ def import_batch(vault: Vault, path: Path) -> ImportResult:
             conn.execute("COMMIT")
     finally:
         conn.close()
-    return ImportResult(path, batch_sha, header.first_seq, header.last_seq, new, repeated)
-
+    return ImportResult(path, batch_sha, header.first_seq, header.last_seq, new, repeated, outcome)

@@ -6,25 +6,37 @@ the directory is renamed into place only when every file is complete.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from . import _interim
+from . import report
+from .dedup import Person, find_duplicates
+from .disclosure import count_tables, protect
 from .errors import KeyholderError
 from .publish import FIELDS, OpenedSet
 
-__all__ = ["PublishSummary", "build_aggregates", "write_publication"]
+# Person's fields after seq, in its order; all are in FIELDS.
+_PERSON_FIELDS = (
+    "given_name",
+    "family_name",
+    "birth_date",
+    "origin_country",
+    "sex",
+    "residence_country",
+    "origin_municipality",
+    "residence_city",
+    "email",
+)
 
-_IDENTITY = ("given_name", "family_name", "birth_date", "origin_country")
+__all__ = ["PublishSummary", "build_aggregates", "write_publication"]
 
 
 @dataclass(frozen=True)
@@ -38,30 +50,32 @@ class PublishSummary:
     files: dict[str, str]
 
 
-def build_aggregates(opened: OpenedSet, generated_on: date, min_cell: int) -> tuple[dict[str, Any], int]:
+def build_aggregates(
+    opened: OpenedSet,
+    generated_on: date,
+    min_cell: int,
+    epsilon: float | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[dict[str, Any], int]:
     """De-duplicate and aggregate; return aggregates.json's object and the duplicate count."""
     idx = {name: i for i, name in enumerate(FIELDS)}
-    people = [(seq, *(vals[idx[f]] for f in _IDENTITY)) for seq, vals in opened.rows]
-    rep = _interim.representatives(people)  # type: ignore[arg-type]
-    kept = [dict(zip(FIELDS, opened.rows[i][1], strict=True)) for i in range(len(rep)) if rep[i] == i]
-    aggregates = _interim.tables(kept, generated_on, min_cell)
-    return aggregates, len(rep) - len(kept)
-
-
-def _csv_bytes(table: dict[str, Any]) -> bytes:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    dims = table["dimensions"]
-    writer.writerow([*dims, "count"])
-    for cell in table["cells"]:
-        writer.writerow([*(cell[d] for d in dims), "" if cell["count"] is None else cell["count"]])
-    return buf.getvalue().encode("utf-8")
+    people = [
+        Person(seq, *(vals[idx[f]] or "" for f in _PERSON_FIELDS))  # type: ignore[arg-type]
+        for seq, vals in opened.rows
+    ]
+    result = find_duplicates(people, progress=progress)
+    del people
+    kept = (dict(zip(FIELDS, opened.rows[i][1], strict=True)) for i in result.kept)
+    registrants, tables = count_tables(kept, generated_on)
+    aggregates = protect(tables, min_cell, epsilon, generated_on, registrants=registrants)
+    return aggregates, len(opened.rows) - result.registrants
 
 
 def render_files(aggregates: dict[str, Any]) -> dict[str, bytes]:
+    """Every file of a publication but the manifest, as bytes by name."""
     files = {"aggregates.json": json.dumps(aggregates, indent=1, ensure_ascii=False).encode("utf-8") + b"\n"}
-    for table in aggregates["tables"]:
-        files[f"{table['name']}.csv"] = _csv_bytes(table)
+    files.update(report.render_csvs(aggregates))
+    files["report.html"] = report.render(aggregates).encode("utf-8")
     return files
 
 

@@ -25,8 +25,9 @@ from .validate import InvalidSubmission, compile_validator, parse_submission
 __all__ = ["FIELDS", "OpenedSet", "open_all"]
 
 # The fields kept in memory per record: identity (for de-duplication) and
-# the published dimensions. Names are needed to find duplicates; they are
-# dropped before anything is aggregated and never written.
+# the published dimensions. Names, city and email are needed only to find
+# duplicates; the tables are built from an explicit list of dimensions and
+# nothing else is ever written.
 FIELDS = (
     "given_name",
     "family_name",
@@ -41,6 +42,8 @@ FIELDS = (
     "occupation",
     "emigration_reason",
     "engagement",
+    "residence_city",
+    "email",
 )
 CHUNK = 1000
 

@@ -50,9 +50,7 @@ def logged_publication(
     last = log.last
     if last is None:
         raise KeyholderError("the vault's audit log is empty")
-    manifest = make_manifest(
-        files, key, generated_on=generated_on, audit_seq=last.seq + 1, audit_prev=last.sha256
-    )
+    manifest = make_manifest(files, key, generated_on=generated_on, audit_seq=last.seq + 1, audit_prev=last.sha256)
     everything = {**files, MANIFEST_NAME: json.dumps(manifest, indent=1).encode("utf-8") + b"\n"}
     details = {
         "out": str(out_dir),

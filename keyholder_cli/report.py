@@ -221,15 +221,23 @@ def _csv_rows(table: dict) -> Iterable[list[str]]:
     yield [*(["TOTAL"] * len(dims)), "" if total is None else str(total), str(total is None).lower()]
 
 
-def write_csvs(aggregates: dict, out_dir: Path) -> list[Path]:
-    """Write one `<table name>.csv` per table into `out_dir`; return the paths."""
-    written = []
+def render_csvs(aggregates: dict) -> dict[str, bytes]:
+    """One `<table name>.csv` per table, as bytes by file name."""
+    files = {}
     for table in aggregates["tables"]:
         if not re.fullmatch(r"[a-z_]+", table["name"]):
             raise ValueError(f"unexpected table name {table['name']!r}")
         buf = io.StringIO()
         csv.writer(buf, lineterminator="\n").writerows(_csv_rows(table))
-        path = Path(out_dir) / f"{table['name']}.csv"
-        _atomic_write(path, buf.getvalue().encode("utf-8"))
+        files[f"{table['name']}.csv"] = buf.getvalue().encode("utf-8")
+    return files
+
+
+def write_csvs(aggregates: dict, out_dir: Path) -> list[Path]:
+    """Write one `<table name>.csv` per table into `out_dir`; return the paths."""
+    written = []
+    for name, data in render_csvs(aggregates).items():
+        path = Path(out_dir) / name
+        _atomic_write(path, data)
         written.append(path)
     return written

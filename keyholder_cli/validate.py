@@ -103,5 +103,3 @@ def parse_submission(plaintext: bytes, validator: Callable[[Any], Any], today: d
         raise InvalidSubmission(f"the record fails the schema: {exc.message}") from None
     _check_dates(record, today)
     return dict(record)
-
-

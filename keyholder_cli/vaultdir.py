@@ -72,7 +72,9 @@ class Vault:
 
     def require(self) -> Vault:
         if not self.exists():
-            raise VaultNotFound(f"{self.root} is not a vault (no key-bundle.json); run `keyholder init` or `keyholder ceremony`")
+            raise VaultNotFound(
+                f"{self.root} is not a vault (no key-bundle.json); run `keyholder init` or `keyholder ceremony`"
+            )
         return self
 
     def current_bundle(self) -> KeyBundle:

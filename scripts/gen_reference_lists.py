@@ -20,8 +20,12 @@ def main() -> None:
     en = Locale("en")
     countries = sorted(c for c in en.territories if len(c) == 2 and c.isalpha() and c not in NOT_COUNTRIES)
     languages = sorted(code for code in en.languages if len(code) == 2 and code.isalpha())
-    (OUT / "countries.json").write_text(json.dumps({"source": "CLDR via Babel; XK is Kosovo", "codes": countries}, indent=1) + "\n")
-    (OUT / "languages.json").write_text(json.dumps({"source": "ISO 639-1 codes known to CLDR via Babel", "codes": languages}, indent=1) + "\n")
+    (OUT / "countries.json").write_text(
+        json.dumps({"source": "CLDR via Babel; XK is Kosovo", "codes": countries}, indent=1) + "\n"
+    )
+    (OUT / "languages.json").write_text(
+        json.dumps({"source": "ISO 639-1 codes known to CLDR via Babel", "codes": languages}, indent=1) + "\n"
+    )
     template = json.loads((OUT / "registration.schema.template.json").read_text())
     template["$defs"]["country"]["enum"] = countries
     template["$defs"]["language"]["enum"] = languages

@@ -131,7 +131,9 @@ def main() -> None:
     true_people = len(set(population.person_of))
     error = abs(aggregates["registrants"] - true_people) / true_people
     step("Done")
-    print(f"registrants published: {aggregates['registrants']} (true number of people: {true_people}; error {error:.2%})")
+    print(
+        f"registrants published: {aggregates['registrants']} (true number of people: {true_people}; error {error:.2%})"
+    )
     report = publication / "report.html"
     print(f"publication: {publication}")
     if report.exists():

@@ -37,7 +37,9 @@ class Server:
     url: str
     config: IntakeConfig
 
-    def request(self, method: str, path: str, body: bytes | None = None, content_type: str = "application/json") -> tuple[int, dict[str, Any]]:
+    def request(
+        self, method: str, path: str, body: bytes | None = None, content_type: str = "application/json"
+    ) -> tuple[int, dict[str, Any]]:
         req = urllib.request.Request(self.url + path, data=body, method=method)
         if body is not None:
             req.add_header("Content-Type", content_type)

@@ -44,3 +44,14 @@ def one_line_error(proc: Any) -> str:
     assert len(lines) == 1, proc.stderr
     assert "Traceback" not in proc.stderr
     return lines[0]
+
+
+def log_members(envelopes: list[bytes], name: str = "dvr-intake/test", seed: bytes = bytes(32)) -> dict[str, str]:
+    """The batch-header members an intake adds (docs/transparency.md): its log key and
+    the signed checkpoint over `envelopes` (canonical bytes, seq 1.. in order)."""
+    from vault.merkle import leaf_hash, root_of
+    from vault.note import Checkpoint, NoteSigner, sign_checkpoint
+
+    signer = NoteSigner(name, seed)
+    checkpoint = Checkpoint(name, len(envelopes), root_of(leaf_hash(e) for e in envelopes))
+    return {"log_key": signer.verifier().encode(), "checkpoint": sign_checkpoint(checkpoint, signer)}

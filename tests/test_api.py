@@ -8,10 +8,9 @@ import json
 import sqlite3
 
 import pytest
+from support import submission
 
 import vault
-
-from support import submission
 
 
 def stored_rows(server) -> int:
@@ -64,20 +63,60 @@ def b64u(data: bytes) -> str:
         (b"[1, 2]", "application/json", 400, "not_an_envelope"),
         (b'{"format": "dvr-envelope/1", "kid": "K", "ct": "", "extra": 1}', "application/json", 400, "not_an_envelope"),
         (b'{"format": "dvr-envelope/7", "kid": "K", "ct": ""}', "application/json", 422, "unknown_format"),
-        (b'{"format": "dvr-envelope/1", "kid": "0123456789abcdef0123456789abcdef", "ct": "CT"}', "application/json", 422, "unknown_kid"),
-        (b'{"format": "dvr-envelope/1", "kid": "K", "ct": "!!not base64!!"}', "application/json", 400, "not_an_envelope"),
-        (b'{"format": "dvr-envelope/1", "kid": "K", "ct": "' + b64u(b"\x01" * 1000).encode() + b'"}', "application/json", 422, "wrong_length"),
-        (b'{"format": "dvr-envelope/1", "format": "dvr-envelope/1", "kid": "K", "ct": "CT"}', "application/json", 400, "not_an_envelope"),
+        (
+            b'{"format": "dvr-envelope/1", "kid": "0123456789abcdef0123456789abcdef", "ct": "CT"}',
+            "application/json",
+            422,
+            "unknown_kid",
+        ),
+        (
+            b'{"format": "dvr-envelope/1", "kid": "K", "ct": "!!not base64!!"}',
+            "application/json",
+            400,
+            "not_an_envelope",
+        ),
+        (
+            b'{"format": "dvr-envelope/1", "kid": "K", "ct": "' + b64u(b"\x01" * 1000).encode() + b'"}',
+            "application/json",
+            422,
+            "wrong_length",
+        ),
+        (
+            b'{"format": "dvr-envelope/1", "format": "dvr-envelope/1", "kid": "K", "ct": "CT"}',
+            "application/json",
+            400,
+            "not_an_envelope",
+        ),
         (b'{"format": "dvr-envelope/1", "kid": "K", "ct": "CT"}', "text/plain", 415, "unsupported_media_type"),
-        (b'{"format": "dvr-envelope/1", "kid": "K", "ct": "CT"}', "application/x-www-form-urlencoded", 415, "unsupported_media_type"),
+        (
+            b'{"format": "dvr-envelope/1", "kid": "K", "ct": "CT"}',
+            "application/x-www-form-urlencoded",
+            415,
+            "unsupported_media_type",
+        ),
         (b"{" + b" " * 40000 + b"}", "application/json", 413, "too_large"),
     ],
-    ids=["not-json", "not-object", "unknown-member", "unknown-format", "unknown-kid", "ct-not-b64u",
-         "wrong-length", "duplicate-member", "text-plain", "form-post", "too-large"],
+    ids=[
+        "not-json",
+        "not-object",
+        "unknown-member",
+        "unknown-format",
+        "unknown-kid",
+        "ct-not-b64u",
+        "wrong-length",
+        "duplicate-member",
+        "text-plain",
+        "form-post",
+        "too-large",
+    ],
 )
-def test_bad_requests_get_a_clear_error_and_store_nothing(intake_server, ministry_key, body, content_type, status, code):
+def test_bad_requests_get_a_clear_error_and_store_nothing(
+    intake_server, ministry_key, body, content_type, status, code
+):
     good = vault.seal(submission(), ministry_key.public_key)
-    body = body.replace(b'"K"', json.dumps(ministry_key.kid).encode()).replace(b'"CT"', json.dumps(b64u(good.ct)).encode())
+    body = body.replace(b'"K"', json.dumps(ministry_key.kid).encode()).replace(
+        b'"CT"', json.dumps(b64u(good.ct)).encode()
+    )
     got_status, got = intake_server.request("POST", "/api/v1/submissions", body, content_type)
     assert got_status == status
     assert got["error"]["code"] == code

@@ -31,7 +31,9 @@ def build(tmp: Path) -> tuple[bytes, dict]:
     append_entry(log, "ceremony", {"custody": "shares", "officers": 5, "threshold": 3}, OLD, head_path=head, now=NOW)
     append_entry(log, "unlock", {"custody": "shares", "shares": [1, 3, 5]}, OLD, head_path=head, now=NOW)
     append_entry(log, "import", {"batch": "b1", "first_seq": 1, "last_seq": 9, "new": 9}, None, head_path=head, now=NOW)
-    append_entry(log, "import", {"batch": "b2", "first_seq": 10, "last_seq": 12, "new": 3}, None, head_path=head, now=NOW)
+    append_entry(
+        log, "import", {"batch": "b2", "first_seq": 10, "last_seq": 12, "new": 3}, None, head_path=head, now=NOW
+    )
     append_entry(log, "publish", {"files": {"a.csv": "00" * 32}}, OLD, head_path=head, now=NOW)
     statement = vault.rotation_statement(OLD, NEW.bundle(NOW), NOW)
     append_entry(log, "rotation", {"custody": "passphrase", "statement": statement}, NEW, head_path=head, now=NOW)
@@ -118,7 +120,10 @@ def test_a_line_appended_with_another_keys_signature_is_detected(good, kind, cla
     log, head = good
     last = verify_log(log).entries[-1]
     if kind == "rotation":
-        details = {**details, "statement": vault.rotation_statement(MALLORY, vault.derive_keys(b"\x67" * 32).bundle(NOW))}
+        details = {
+            **details,
+            "statement": vault.rotation_statement(MALLORY, vault.derive_keys(b"\x67" * 32).bundle(NOW)),
+        }
         forged = new_entry(last, kind, details, vault.derive_keys(b"\x67" * 32), now=NOW)
     else:
         forged = new_entry(last, kind, details, MALLORY, now=NOW)

@@ -66,7 +66,10 @@ def deliver(data: Path, vault_dir: Path, out: Path, people: range) -> None:
         current = next(b for b in ring["keys"] if b["kid"] == ring["current"])
         for i in people:
             env = vault.seal(submission({**VALID_RECORD, "given_name": f"Person{i}"}), b64u(current["public_key"]))
-            assert client.post("/api/v1/submissions", data=env.canonical(), content_type="application/json").status_code == 201
+            assert (
+                client.post("/api/v1/submissions", data=env.canonical(), content_type="application/json").status_code
+                == 201
+            )
     finally:
         app.extensions["dvr_store"].close()
     assert intake("export", "--data", data, "--out", out).exit_code == 0
@@ -103,14 +106,18 @@ def vault_state(vault_dir: Path) -> dict[str, bytes]:
 def test_the_bundle_verifies_with_an_independent_ed25519(world):
     bundle = json.loads((world / "V" / "key-bundle.json").read_text())
     unsigned = {k: v for k, v in bundle.items() if k != "signature"}
-    Ed25519PublicKey.from_public_bytes(b64u(bundle["signing_key"])).verify(b64u(bundle["signature"]), rfc8785.dumps(unsigned))
+    Ed25519PublicKey.from_public_bytes(b64u(bundle["signing_key"])).verify(
+        b64u(bundle["signature"]), rfc8785.dumps(unsigned)
+    )
     epoch = world / "V" / "epochs" / bundle["kid"]
     assert json.loads((epoch / "bundle.json").read_text()) == bundle
     custody = json.loads((epoch / "custody.json").read_text())
     assert (custody["officers"], custody["threshold"], custody["officer_names"]) == (5, 3, OFFICERS)
     share_files = sorted((world / "V-shares").glob("*.txt"))
     assert len(share_files) == 5 and all(p.stat().st_mode & 0o077 == 0 for p in share_files)
-    assert {vault.describe_share(p.read_text().splitlines()[-1]).identifier for p in share_files} == {custody["slip39_identifier"]}
+    assert {vault.describe_share(p.read_text().splitlines()[-1]).identifier for p in share_files} == {
+        custody["slip39_identifier"]
+    }
     texts = [p.read_text().splitlines()[-1].split() for p in share_files]
     windows = {" ".join(words[i : i + 3]) for words in texts for i in range(len(words) - 2)}
     for name, data in vault_state(world / "V").items():  # no share content anywhere in the vault
@@ -128,20 +135,34 @@ def test_publish_with_three_shares_succeeds_and_the_auditor_can_check_it(world):
     manifest = json.loads((world / "O" / "manifest.json").read_text())
     bundle = json.loads((world / "V" / "key-bundle.json").read_text())
     unsigned = {k: v for k, v in manifest.items() if k != "signature"}
-    Ed25519PublicKey.from_public_bytes(b64u(bundle["signing_key"])).verify(b64u(manifest["signature"]), rfc8785.dumps(unsigned))
+    Ed25519PublicKey.from_public_bytes(b64u(bundle["signing_key"])).verify(
+        b64u(manifest["signature"]), rfc8785.dumps(unsigned)
+    )
     assert set(manifest["files"]) == {p.name for p in (world / "O").iterdir()} - {"manifest.json"}
     entries = [json.loads(x) for x in (world / "V" / "audit.log").read_text().splitlines()]
     kinds = [e["kind"] for e in entries]
     assert kinds[0] == "ceremony" and "import" in kinds and kinds[-2:] == ["unlock", "publish"]
     assert entries[-2]["details"]["shares"] == [1, 3, 5] and entries[-1]["details"]["counts"]["opened"] == 12
-    assert entries[-1]["details"]["files"]["manifest.json"] == hashlib.sha256((world / "O" / "manifest.json").read_bytes()).hexdigest()
+    assert (
+        entries[-1]["details"]["files"]["manifest.json"]
+        == hashlib.sha256((world / "O" / "manifest.json").read_bytes()).hexdigest()
+    )
     audit = keyholder("audit", "verify", "--vault", world / "V", "--publication", world / "O")
     assert audit.exit_code == 0, audit.output
     assert "shares 1 (Alice (director)), 3 (Carol), 5 (Edon)" in audit.output
     assert f"every file matches audit entry {len(entries)}" in audit.output
     copies = keyholder(
-        "audit", "verify", "--log", world / "V" / "audit.log", "--key-bundle", world / "V" / "key-bundle.json",
-        "--head", world / "V" / "audit.head", "--publication", world / "O", "--strict",
+        "audit",
+        "verify",
+        "--log",
+        world / "V" / "audit.log",
+        "--key-bundle",
+        world / "V" / "key-bundle.json",
+        "--head",
+        world / "V" / "audit.head",
+        "--publication",
+        world / "O",
+        "--strict",
     )
     assert copies.exit_code == 0, copies.output
 
@@ -163,8 +184,19 @@ def test_a_mistyped_word_names_the_share_file_and_shows_no_words(world):
         bad = world / "typed-share.txt"
         bad.write_text(" ".join(typo) + "\n")
         before = vault_state(world / "V")
-        result = keyholder("publish", "--vault", world / "V", "--share-file", files[0], "--share-file", bad,
-                           "--share-file", files[2], "--out", world / "O")
+        result = keyholder(
+            "publish",
+            "--vault",
+            world / "V",
+            "--share-file",
+            files[0],
+            "--share-file",
+            bad,
+            "--share-file",
+            files[2],
+            "--out",
+            world / "O",
+        )
         line = one_line_error(result)
         assert "typed-share.txt" in line and ("does not check out" in line or "word 4" in line)
         assert not any(" ".join(typo[k : k + 3]) in line for k in range(len(typo) - 2))
@@ -195,7 +227,9 @@ def test_shares_typed_at_the_prompt_unlock_and_are_never_echoed(world):
 
 def test_the_wrong_custody_mode_is_named(world, tmp_path):
     (tmp_path / "pp").write_text("a passphrase\n")
-    line = one_line_error(keyholder("publish", "--vault", world / "V", "--passphrase-file", tmp_path / "pp", "--out", world / "O"))
+    line = one_line_error(
+        keyholder("publish", "--vault", world / "V", "--passphrase-file", tmp_path / "pp", "--out", world / "O")
+    )
     assert "--share-file" in line
 
 
@@ -215,8 +249,18 @@ def edits(log: bytes) -> dict[str, bytes]:
     return edited
 
 
-@pytest.mark.parametrize("edit", ["unlock entry edited", "publish entry edited", "unsigned import edited",
-                                  "dropped entry 2", "swapped 2 and 3", "cut last entry", "appended forgery"])
+@pytest.mark.parametrize(
+    "edit",
+    [
+        "unlock entry edited",
+        "publish entry edited",
+        "unsigned import edited",
+        "dropped entry 2",
+        "swapped 2 and 3",
+        "cut last entry",
+        "appended forgery",
+    ],
+)
 def test_audit_verify_fails_after_any_edit_of_the_log(world, edit):
     assert keyholder("publish", "--vault", world / "V", *shares(world, 1, 2, 3), "--out", world / "O").exit_code == 0
     log = world / "V" / "audit.log"
@@ -240,8 +284,12 @@ def test_an_edited_publication_file_is_named(world):
 def test_a_forged_unsigned_import_entry_is_never_signed_over(world):
     log = world / "V" / "audit.log"
     last = vault.verify_log(log.read_bytes()).entries[-1]
-    fake = vault.auditlog.new_entry(last, "import", {"batch": "x", "batch_sha256": "0" * 64, "first_seq": 13,
-                                                     "last_seq": 99, "new": 87, "repeated": 0}, None)
+    fake = vault.auditlog.new_entry(
+        last,
+        "import",
+        {"batch": "x", "batch_sha256": "0" * 64, "first_seq": 13, "last_seq": 99, "new": 87, "repeated": 0},
+        None,
+    )
     log.write_bytes(log.read_bytes() + fake.line() + b"\n")
     verified = keyholder("audit", "verify", "--vault", world / "V")
     assert verified.exit_code == 0 and "not yet covered by a signature" in verified.output
@@ -252,25 +300,54 @@ def test_a_forged_unsigned_import_entry_is_never_signed_over(world):
 
 def test_rotation_keeps_old_envelopes_open_and_the_intake_follows_it(world, tmp_path):
     old_bundle = json.loads((world / "V" / "key-bundle.json").read_text())
-    result = keyholder("rotate", "--vault", world / "V", *shares(world, 2, 4, 5), "--officers", 3, "--threshold", 2,
-                       "--shares-out", world / "N-shares")
+    result = keyholder(
+        "rotate",
+        "--vault",
+        world / "V",
+        *shares(world, 2, 4, 5),
+        "--officers",
+        3,
+        "--threshold",
+        2,
+        "--shares-out",
+        world / "N-shares",
+    )
     assert result.exit_code == 0, result.output
     new_bundle = json.loads((world / "V" / "key-bundle.json").read_text())
     assert new_bundle["kid"] != old_bundle["kid"] and new_bundle["signing_key"] != old_bundle["signing_key"]
     line = one_line_error(intake("keys", "add", "--data", world / "D", world / "V" / "key-bundle.json"))
     assert "different ministry signing key" in line
-    added = intake("keys", "add", "--data", world / "D", world / "V" / "key-bundle.json",
-                   "--rotation", world / "V" / "key-rotation.json")
+    added = intake(
+        "keys",
+        "add",
+        "--data",
+        world / "D",
+        world / "V" / "key-bundle.json",
+        "--rotation",
+        world / "V" / "key-rotation.json",
+    )
     assert added.exit_code == 0, added.output
     ring = json.loads((world / "D" / "keys.json").read_text())
-    assert ring["current"] == new_bundle["kid"] and [k["kid"] for k in ring["keys"]] == [old_bundle["kid"], new_bundle["kid"]]
+    assert ring["current"] == new_bundle["kid"] and [k["kid"] for k in ring["keys"]] == [
+        old_bundle["kid"],
+        new_bundle["kid"],
+    ]
     deliver(world / "D", world / "V", world / "b2", range(12, 20))  # sealed to the new key
 
     new_files = sorted((world / "N-shares").glob("*.txt"))
     line = one_line_error(keyholder("publish", "--vault", world / "V", *shares(world, 1, 2, 3), "--out", world / "O"))
     assert "another ceremony" in line
-    result = keyholder("publish", "--vault", world / "V", "--share-file", new_files[0], "--share-file", new_files[2],
-                       "--out", world / "O")
+    result = keyholder(
+        "publish",
+        "--vault",
+        world / "V",
+        "--share-file",
+        new_files[0],
+        "--share-file",
+        new_files[2],
+        "--out",
+        world / "O",
+    )
     assert result.exit_code == 0, result.output
     assert "20 envelopes, 20 opened, 0 failed" in result.output
     audit = keyholder("audit", "verify", "--vault", world / "V", "--publication", world / "O", "--strict")
@@ -286,21 +363,37 @@ def test_a_passphrase_vault_has_a_signed_log_too(tmp_path):
     (tmp_path / "pp").write_text("correct horse battery\n")
     assert keyholder("init", "--vault", tmp_path / "V", "--passphrase-file", tmp_path / "pp").exit_code == 0
     (tmp_path / "O").mkdir()
-    assert keyholder("publish", "--vault", tmp_path / "V", "--passphrase-file", tmp_path / "pp", "--out", tmp_path / "O").exit_code == 0
+    assert (
+        keyholder(
+            "publish", "--vault", tmp_path / "V", "--passphrase-file", tmp_path / "pp", "--out", tmp_path / "O"
+        ).exit_code
+        == 0
+    )
     audit = keyholder("audit", "verify", "--vault", tmp_path / "V", "--publication", tmp_path / "O")
     assert audit.exit_code == 0, audit.output
     assert "custody: passphrase key file" in audit.output and "the passphrase key file for `publish`" in audit.output
     files = [tmp_path / "V-shares" / "none.txt"]
     files[0].parent.mkdir()
     files[0].write_text("academic acid\n")
-    line = one_line_error(keyholder("publish", "--vault", tmp_path / "V", "--share-file", files[0], "--out", tmp_path / "O2"))
+    line = one_line_error(
+        keyholder("publish", "--vault", tmp_path / "V", "--share-file", files[0], "--out", tmp_path / "O2")
+    )
     assert "--passphrase-file" in line
 
 
 @pytest.mark.parametrize(("officers", "threshold", "out"), [(3, 4, "S"), (17, 2, "S"), (3, 1, "S"), (3, 2, "V/S")])
 def test_impossible_quorums_and_shares_in_the_vault_are_refused(tmp_path, officers, threshold, out):
-    result = keyholder("ceremony", "--vault", tmp_path / "V", "--officers", officers, "--threshold", threshold,
-                       "--shares-out", tmp_path / out)
+    result = keyholder(
+        "ceremony",
+        "--vault",
+        tmp_path / "V",
+        "--officers",
+        officers,
+        "--threshold",
+        threshold,
+        "--shares-out",
+        tmp_path / out,
+    )
     assert result.exit_code != 0
     assert not (tmp_path / "V").exists() and not (tmp_path / "S").exists()
 
@@ -320,11 +413,29 @@ def test_the_interactive_ceremony_shows_each_share_alone_and_checks_it(tmp_path,
     wrong = expected[1].split()
     wrong[2] = next(w for w in WORDLIST if w != wrong[2])
     answers = [
-        "", "", expected[0],  # officer 1: ready, written down, typed back
-        "", "", " ".join(wrong), "n", expected[1].upper(),  # officer 2: one word wrong, no re-show, then right
+        "",
+        "",
+        expected[0],  # officer 1: ready, written down, typed back
+        "",
+        "",
+        " ".join(wrong),
+        "n",
+        expected[1].upper(),  # officer 2: one word wrong, no re-show, then right
     ]
-    result = keyholder("ceremony", "--vault", tmp_path / "V", "--officers", 2, "--threshold", 2,
-                       "--officer-name", "Ana", "--officer-name", "Ben", input="\n".join(answers) + "\n")
+    result = keyholder(
+        "ceremony",
+        "--vault",
+        tmp_path / "V",
+        "--officers",
+        2,
+        "--threshold",
+        2,
+        "--officer-name",
+        "Ana",
+        "--officer-name",
+        "Ben",
+        input="\n".join(answers) + "\n",
+    )
     assert result.exit_code == 0, result.output
     assert "word 3 differs" in result.output
     assert all(word in result.output for share in expected for word in share.split())  # each share was shown
@@ -336,8 +447,9 @@ def test_the_interactive_ceremony_shows_each_share_alone_and_checks_it(tmp_path,
 
 def test_an_officer_who_cannot_confirm_stops_the_ceremony(tmp_path):
     answers = ["", "", "wrong", "n", "wrong", "n", "wrong", "n"]
-    result = keyholder("ceremony", "--vault", tmp_path / "V", "--officers", 2, "--threshold", 2,
-                       input="\n".join(answers) + "\n")
+    result = keyholder(
+        "ceremony", "--vault", tmp_path / "V", "--officers", 2, "--threshold", 2, input="\n".join(answers) + "\n"
+    )
     assert result.exit_code == 1
     assert "could not confirm share 1" in result.stderr
     assert not (tmp_path / "V").exists()
@@ -363,24 +475,50 @@ def test_a_passphrase_vault_rotates_to_shares_and_back(tmp_path):
     assert keyholder("init", "--vault", tmp_path / "V", "--passphrase-file", tmp_path / "pp").exit_code == 0
     first = json.loads((tmp_path / "V" / "key-bundle.json").read_text())
     assert intake("keys", "add", "--data", tmp_path / "D", tmp_path / "V" / "key-bundle.json").exit_code == 0
-    result = keyholder("rotate", "--vault", tmp_path / "V", "--passphrase-file", tmp_path / "pp",
-                       "--officers", 3, "--threshold", 2, "--shares-out", tmp_path / "S")
+    result = keyholder(
+        "rotate",
+        "--vault",
+        tmp_path / "V",
+        "--passphrase-file",
+        tmp_path / "pp",
+        "--officers",
+        3,
+        "--threshold",
+        2,
+        "--shares-out",
+        tmp_path / "S",
+    )
     assert result.exit_code == 0, result.output
     files = sorted((tmp_path / "S").glob("*.txt"))
-    result = keyholder("rotate", "--vault", tmp_path / "V", "--share-file", files[0], "--share-file", files[2],
-                       "--new-passphrase-file", tmp_path / "pp2")
+    result = keyholder(
+        "rotate",
+        "--vault",
+        tmp_path / "V",
+        "--share-file",
+        files[0],
+        "--share-file",
+        files[2],
+        "--new-passphrase-file",
+        tmp_path / "pp2",
+    )
     assert result.exit_code == 0, result.output
     audit = keyholder("audit", "verify", "--vault", tmp_path / "V", "--strict")
     assert audit.exit_code == 0, audit.output
     assert [line.split()[2] for line in audit.output.splitlines()[1:4]] == ["init", "unlock", "rotation"]
     # The third epoch's passphrase opens all three epochs.
     (tmp_path / "O").mkdir()
-    assert keyholder("publish", "--vault", tmp_path / "V", "--passphrase-file", tmp_path / "pp2", "--out", tmp_path / "O").exit_code == 0
+    assert (
+        keyholder(
+            "publish", "--vault", tmp_path / "V", "--passphrase-file", tmp_path / "pp2", "--out", tmp_path / "O"
+        ).exit_code
+        == 0
+    )
     unlock = [json.loads(x) for x in (tmp_path / "V" / "audit.log").read_text().splitlines()][-2]
     assert unlock["kind"] == "unlock" and len(unlock["details"]["epochs"]) == 3
     assert first["kid"] in unlock["details"]["epochs"]
-    line = one_line_error(keyholder("publish", "--vault", tmp_path / "V", "--passphrase-file", tmp_path / "pp",
-                                    "--out", tmp_path / "O2"))
+    line = one_line_error(
+        keyholder("publish", "--vault", tmp_path / "V", "--passphrase-file", tmp_path / "pp", "--out", tmp_path / "O2")
+    )
     assert "wrong passphrase" in line
 
 
@@ -390,7 +528,9 @@ def test_the_intake_refuses_a_rotation_not_endorsed_by_its_pinned_key(world, tmp
     (tmp_path / "m.json").write_text(json.dumps(bundle.to_json()))
     self_endorsed = vault.rotation_statement(vault.derive_keys(b"\x65" * 32), bundle)
     (tmp_path / "r.json").write_text(json.dumps(self_endorsed))
-    line = one_line_error(intake("keys", "add", "--data", world / "D", tmp_path / "m.json", "--rotation", tmp_path / "r.json"))
+    line = one_line_error(
+        intake("keys", "add", "--data", world / "D", tmp_path / "m.json", "--rotation", tmp_path / "r.json")
+    )
     assert "not endorsed by an installed ministry key" in line
     unsigned = {k: v for k, v in bundle.to_json().items() if k not in ("signature", "signing_key")}
     (tmp_path / "u.json").write_text(json.dumps(unsigned))

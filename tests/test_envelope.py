@@ -102,7 +102,11 @@ def test_hand_built_envelope_opens_with_vault_and_vault_envelopes_open_by_hand(m
     info = b"dvr-envelope/1 " + kid.encode("ascii")
     submission = json.dumps({"schema": "dvr-registration/1", "lang": "en", "record": {"x": "ë"}}).encode()
     padded = submission + b"\x80" + b"\x00" * (1024 - len(submission) - 1)
-    envelope = {"format": "dvr-envelope/1", "kid": kid, "ct": _b64u(suite.encrypt(padded, private.public_key(), info=info))}
+    envelope = {
+        "format": "dvr-envelope/1",
+        "kid": kid,
+        "ct": _b64u(suite.encrypt(padded, private.public_key(), info=info)),
+    }
 
     key = vault.UnlockedKey.from_private_bytes(
         private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption()), b"\x00" * 32

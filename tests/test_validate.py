@@ -34,7 +34,9 @@ def fast_accepts(record) -> bool:
 def mutations():
     """Records near the valid one: each field replaced by a plausible or implausible value."""
     values = st.one_of(
-        st.sampled_from(["", "x", "XK", "DE", "AL", "ZZ", "prizren", "isced3", "isced9", "05", "11", "7", "a@b.de", "no-at"]),
+        st.sampled_from(
+            ["", "x", "XK", "DE", "AL", "ZZ", "prizren", "isced3", "isced9", "05", "11", "7", "a@b.de", "no-at"]
+        ),
         st.sampled_from([True, False, None, 0, 1939, 1990, -1, 1.5, [], ["DE"], ["DE", "DE"], ["sq", "xx"], {}]),
         st.text(max_size=3),
         st.lists(st.sampled_from(["DE", "XK", "investment", "return", "sq", "en", "zz"]), max_size=4),
@@ -77,15 +79,25 @@ def sub(record) -> bytes:
 
 def test_dates_a_schema_cannot_check():
     assert parse_submission(sub(VALID_RECORD), FAST, TODAY)["given_name"] == "Arbër"
-    for bad in ({"birth_date": "2026-11-27"}, {"birth_date": "1900-01-01"}, {"birth_date": "1990-02-30"}, {"emigration_year": 2027}):
+    for bad in (
+        {"birth_date": "2026-11-27"},
+        {"birth_date": "1900-01-01"},
+        {"birth_date": "1990-02-30"},
+        {"emigration_year": 2027},
+    ):
         with pytest.raises(InvalidSubmission):
             parse_submission(sub({**VALID_RECORD, **bad}), FAST, TODAY)
 
 
 @pytest.mark.parametrize(
     "plaintext",
-    [b"\xff\xfe", b"[]", b'{"schema": "dvr-registration/2", "lang": "sq", "record": {}}',
-     b'{"schema": "dvr-registration/1", "lang": "fr", "record": {}}', b'{"schema": "dvr-registration/1", "lang": "sq"}'],
+    [
+        b"\xff\xfe",
+        b"[]",
+        b'{"schema": "dvr-registration/2", "lang": "sq", "record": {}}',
+        b'{"schema": "dvr-registration/1", "lang": "fr", "record": {}}',
+        b'{"schema": "dvr-registration/1", "lang": "sq"}',
+    ],
 )
 def test_submissions_that_are_not_registrations(plaintext):
     with pytest.raises(InvalidSubmission):

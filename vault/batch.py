@@ -59,7 +59,15 @@ def write_batch(out: IO[bytes], header: BatchHeader, rows: Iterable[tuple[int, s
 
     emit(canonical_json(header.to_json()) + b"\n")
     for seq, received_on, envelope in rows:
-        emit(b'{"envelope":' + envelope + b',"received_on":"' + received_on.encode("ascii") + b'","seq":' + str(seq).encode("ascii") + b"}\n")
+        emit(
+            b'{"envelope":'
+            + envelope
+            + b',"received_on":"'
+            + received_on.encode("ascii")
+            + b'","seq":'
+            + str(seq).encode("ascii")
+            + b"}\n"
+        )
     sha = digest.hexdigest()
     out.write(canonical_json({"end": BATCH_FORMAT, "sha256": sha}) + b"\n")
     return sha
@@ -72,7 +80,7 @@ def _parse_header(line: bytes) -> BatchHeader:
         raise InvalidBatch("the batch does not start with a header line") from None
     if not isinstance(obj, dict) or obj.get("format") != BATCH_FORMAT:
         raise InvalidBatch(f"not a batch file of format {BATCH_FORMAT}")
-    if not _HEADER_MEMBERS <= set(obj):
+    if not set(obj) >= _HEADER_MEMBERS:
         raise InvalidBatch("the batch header is incomplete")
     first, last, count = obj["first_seq"], obj["last_seq"], obj["count"]
     if not all(type(v) is int for v in (first, last, count)) or first < 1 or count != last - first + 1 or count < 0:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO
 
@@ -36,9 +36,7 @@ def atomic_write(dest: Path, mode: int = 0o644) -> Iterator[IO[bytes]]:
         os.chmod(tmp, mode)
         os.replace(tmp, dest)
     except BaseException:
-        try:
+        with suppress(FileNotFoundError):
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
         raise
     fsync_dir(dest.parent)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -86,7 +86,7 @@ class UnlockedKey:
 
     def bundle(self, created: datetime | None = None) -> KeyBundle:
         """The signed public key bundle of this epoch."""
-        when = (created or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        when = (created or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
         unsigned = {
             "format": BUNDLE_FORMAT,
             "kid": self.kid,
@@ -138,7 +138,7 @@ def load_bundle(obj: Any, *, require_signature: bool = False) -> KeyBundle:
     if obj.get("format") != BUNDLE_FORMAT:
         raise InvalidKeyBundle(f"unknown key bundle format; expected {BUNDLE_FORMAT}")
     members = set(obj)
-    if not _REQUIRED <= members or not members <= _REQUIRED | _SIGNED or len(members & _SIGNED) == 1:
+    if not members >= _REQUIRED or not members <= _REQUIRED | _SIGNED or len(members & _SIGNED) == 1:
         raise InvalidKeyBundle("the key bundle has missing or unknown members")
     if obj["suite"] != SUITE:
         raise InvalidKeyBundle("the key bundle names an unknown suite")
