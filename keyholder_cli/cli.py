@@ -117,13 +117,9 @@ def publish(
     unlocked = unlock_vault(vault, "publish", share_files=share_files, passphrase_file=passphrase_file)
     keys = unlocked.keys
     today = date.today()
-    conn = vault.connect()
-    try:
-        total = int(conn.execute("SELECT COUNT(*) FROM envelopes").fetchone()[0])
-        with _progress_bar(total, "opening") as bar:
-            opened = open_all(conn, keys, today, progress=bar.update)
-    finally:
-        conn.close()
+    total = vault.envelope_count()
+    with _progress_bar(total, "opening") as bar:
+        opened = open_all(vault.db_path, keys, today, progress=bar.update)
     with _progress_bar(len(opened.rows), "de-duplicating", unit="rec") as bar:
         aggregates, duplicates = build_aggregates(opened, today, min_cell, epsilon, progress=bar.update)
     counts = {

@@ -10,12 +10,15 @@ the vault holds (transparency.py, docs/transparency.md).
 
 from __future__ import annotations
 
+import hashlib
+import sqlite3
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 from vault import InvalidBatch
 from vault.batch import read_batch
+from vault.merkle import leaf_hash
 
 from .errors import ImportRefused
 from .transparency import LogCheck, LogOutcome, record_pin
@@ -33,6 +36,22 @@ class ImportResult:
     new: int
     repeated: int
     log: LogOutcome | None = None
+
+
+_FLUSH = 2000
+
+
+def _flush(
+    conn: sqlite3.Connection,
+    log: LogCheck,
+    pending: list[tuple[int, str, str, bytes, str]],
+    leaves: list[tuple[int, bytes]],
+) -> None:
+    """Insert staged rows (inside the import's transaction) and clear the lists."""
+    conn.executemany("INSERT INTO envelopes (seq, received_on, kid, ct, sha256) VALUES (?, ?, ?, ?, ?)", pending)
+    log.add_leaves(conn, leaves)
+    pending.clear()
+    leaves.clear()
 
 
 def import_batch(vault: Vault, path: Path, *, repin: bool = False) -> ImportResult:
@@ -56,8 +75,11 @@ def import_batch(vault: Vault, path: Path, *, repin: bool = False) -> ImportResu
             conn.execute("BEGIN IMMEDIATE")
             new = repeated = 0
             try:
+                pending: list[tuple[int, str, str, bytes, str]] = []
+                leaves: list[tuple[int, bytes]] = []
                 for row in reader.rows():
-                    sha = row.envelope.sha256
+                    canonical = row.envelope.canonical()
+                    sha = hashlib.sha256(canonical).hexdigest()
                     if row.seq <= last:
                         held = conn.execute("SELECT sha256 FROM envelopes WHERE seq = ?", (row.seq,)).fetchone()
                         if held is None or held[0] != sha:
@@ -67,12 +89,12 @@ def import_batch(vault: Vault, path: Path, *, repin: bool = False) -> ImportResu
                             )
                         repeated += 1
                         continue
-                    conn.execute(
-                        "INSERT INTO envelopes (seq, received_on, kid, ct, sha256) VALUES (?, ?, ?, ?, ?)",
-                        (row.seq, row.received_on, row.envelope.kid, row.envelope.ct, sha),
-                    )
-                    log.add(conn, row.seq, row.envelope)
+                    pending.append((row.seq, row.received_on, row.envelope.kid, row.envelope.ct, sha))
+                    leaves.append((row.seq, leaf_hash(canonical)))
+                    if len(pending) >= _FLUSH:
+                        _flush(conn, log, pending, leaves)
                     new += 1
+                _flush(conn, log, pending, leaves)
                 batch_sha = str(reader.sha256)
                 outcome = log.finish(conn)
                 conn.execute(

@@ -12,10 +12,10 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import sqlite3
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from vault import Envelope, InvalidEnvelope, UnlockedKey, open_envelope
@@ -45,11 +45,12 @@ FIELDS = (
     "residence_city",
     "email",
 )
-CHUNK = 1000
+CHUNK = 2000
 
 _worker_keys: dict[str, UnlockedKey] = {}
 _worker_validator: Callable[[Any], Any] | None = None
 _worker_today: date = date.today()
+_worker_db: sqlite3.Connection | None = None
 
 
 @dataclass
@@ -62,13 +63,14 @@ class OpenedSet:
     invalid: int = 0
 
 
-def _init_worker(keys: dict[str, tuple[bytes, bytes]], today: date) -> None:
-    global _worker_validator, _worker_today
+def _init_worker(keys: dict[str, tuple[bytes, bytes]], today: date, db_path: str) -> None:
+    global _worker_validator, _worker_today, _worker_db
     _worker_keys.clear()
     for kid, (hpke_raw, signing_seed) in keys.items():
         _worker_keys[kid] = UnlockedKey.from_private_bytes(hpke_raw, signing_seed)
     _worker_validator = compile_validator()
     _worker_today = today
+    _worker_db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
 
 
 def _open_chunk(chunk: list[tuple[int, str, bytes]]) -> tuple[list[tuple[int, tuple[Any, ...]]], int, int]:
@@ -95,40 +97,36 @@ def _open_chunk(chunk: list[tuple[int, str, bytes]]) -> tuple[list[tuple[int, tu
     return out, failed, invalid
 
 
-def _chunks(conn: sqlite3.Connection) -> Iterator[list[tuple[int, str, bytes]]]:
-    cur = conn.execute("SELECT seq, kid, ct FROM envelopes ORDER BY seq")
-    while True:
-        rows = cur.fetchmany(CHUNK)
-        if not rows:
-            return
-        yield [(int(s), str(k), bytes(c)) for s, k, c in rows]
+def _open_range(bounds: tuple[int, int]) -> tuple[list[tuple[int, tuple[Any, ...]]], int, int]:
+    """Worker: read one seq range from the vault database and open it."""
+    assert _worker_db is not None  # noqa: S101 - set by _init_worker
+    rows = _worker_db.execute("SELECT seq, kid, ct FROM envelopes WHERE seq >= ? AND seq < ?", bounds).fetchall()
+    return _open_chunk(rows)
 
 
 def open_all(
-    conn: sqlite3.Connection,
+    db_path: Path,
     keys: dict[str, UnlockedKey],
     today: date,
     *,
     processes: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> OpenedSet:
-    """Open and validate every envelope in the vault database."""
+    """Open and validate every envelope in the vault database.
+
+    Each worker reads its own seq ranges from the database (read-only), so
+    ciphertexts never pass through the parent; only the compact rows come
+    back. Results arrive in seq order.
+    """
     result = OpenedSet()
+    with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as conn:
+        low, high = conn.execute("SELECT COALESCE(MIN(seq), 1), COALESCE(MAX(seq), 0) FROM envelopes").fetchone()
+    ranges = [(start, min(start + CHUNK, high + 1)) for start in range(int(low), int(high) + 1, CHUNK)]
     key_bytes = {kid: key.private_bytes() for kid, key in keys.items()}
-    workers = processes or os.cpu_count() or 1
+    workers = max(1, min(processes or os.cpu_count() or 1, len(ranges)))
     ctx = mp.get_context("fork")
-    # Bound the chunks in flight: the pool's feeder thread would otherwise
-    # read the whole database into memory ahead of the workers.
-    window = threading.BoundedSemaphore(4 * workers)
-
-    def feed() -> Iterator[list[tuple[int, str, bytes]]]:
-        for chunk in _chunks(conn):
-            window.acquire()
-            yield chunk
-
-    with ctx.Pool(workers, initializer=_init_worker, initargs=(key_bytes, today)) as pool:
-        for rows, failed, invalid in pool.imap(_open_chunk, feed(), chunksize=1):
-            window.release()
+    with ctx.Pool(workers, initializer=_init_worker, initargs=(key_bytes, today, str(db_path))) as pool:
+        for rows, failed, invalid in pool.imap(_open_range, ranges, chunksize=1):
             result.rows.extend(rows)
             n = len(rows) + failed + invalid
             result.envelopes += n

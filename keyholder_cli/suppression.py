@@ -36,7 +36,7 @@ every suppressed quantity with two linear programmes each.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -157,7 +157,11 @@ def _components(lat: Lattice, matrix: csr_matrix, movable: np.ndarray) -> np.nda
 
 
 def _bound(matrix: csr_matrix, values: np.ndarray, suppressed: np.ndarray, target: int, sense: float) -> float:
-    """min (sense=1) or max (sense=-1) of quantity `target` given the publication."""
+    """min (sense=1) or max (sense=-1) of quantity `target` given the publication.
+
+    `suppressed` may be narrowed to the target's connected component among
+    the suppressed quantities: published numbers are constants, so the other
+    components cannot constrain it and the bound is the same."""
     cols = np.nonzero(suppressed)[0]
     sub = matrix[:, cols]
     used = np.unique(sub.nonzero()[0])
@@ -174,13 +178,21 @@ def _bound(matrix: csr_matrix, values: np.ndarray, suppressed: np.ndarray, targe
     return float(res.fun * sense)
 
 
+def _component_mask(lat: Lattice, matrix: csr_matrix, suppressed: np.ndarray) -> Callable[[int], np.ndarray]:
+    """For a quantity, the suppressed quantities linked to it through equations."""
+    labels = _components(lat, matrix, suppressed)
+    return lambda q: suppressed & (labels == labels[q])
+
+
 def audit(lat: Lattice, suppressed: np.ndarray) -> dict[int, tuple[float, float]]:
     """The attacker's feasible interval of every suppressed quantity."""
     matrix, values = _matrix(lat), np.asarray(lat.values, dtype=float)
-    return {
-        int(i): (_bound(matrix, values, suppressed, int(i), 1.0), _bound(matrix, values, suppressed, int(i), -1.0))
-        for i in np.nonzero(suppressed)[0]
-    }
+    linked = _component_mask(lat, matrix, suppressed)
+    out = {}
+    for i in np.nonzero(suppressed)[0]:
+        group = linked(int(i))
+        out[int(i)] = (_bound(matrix, values, group, int(i), 1.0), _bound(matrix, values, group, int(i), -1.0))
+    return out
 
 
 def _witness(
@@ -243,7 +255,8 @@ def suppress(lat: Lattice, min_cell: int, protection: int) -> tuple[np.ndarray, 
     cost = values * np.asarray(lat.appearances, dtype=float) + 1.0
     for q in np.nonzero(primary)[0]:
         target = max(min_cell, values[q] + protection)
-        if _bound(matrix, values, suppressed, int(q), -1.0) >= target:
+        group = _component_mask(lat, matrix, suppressed)(int(q))
+        if _bound(matrix, values, group, int(q), -1.0) >= target:
             continue
         members = np.nonzero((labels == labels[q]) & movable)[0]
         suppressed[_witness(matrix, values, suppressed, members, int(q), target - values[q], cost)] = True

@@ -180,10 +180,9 @@ class LogCheck:
             )
         return cls(source, checkpoint, note, key, pinned)
 
-    def add(self, conn: sqlite3.Connection, seq: int, envelope: Envelope) -> None:
-        """Record the leaf hash of a newly imported envelope."""
-        leaf = leaf_hash(envelope.canonical())
-        conn.execute("INSERT OR REPLACE INTO tlog_leaves (seq, leaf) VALUES (?, ?)", (seq, leaf))
+    def add_leaves(self, conn: sqlite3.Connection, leaves: list[tuple[int, bytes]]) -> None:
+        """Record the leaf hashes (seq, leaf) of newly imported envelopes."""
+        conn.executemany("INSERT OR REPLACE INTO tlog_leaves (seq, leaf) VALUES (?, ?)", leaves)
 
     def finish(self, conn: sqlite3.Connection) -> LogOutcome:
         """Recompute the roots and compare; record the checkpoint and any new pin."""

@@ -150,3 +150,20 @@ def test_non_canonical_base64url_is_rejected():
     assert vault.b64u_decode("AA") == b"\x00"
     with pytest.raises(ValueError):
         vault.b64u_decode("AB")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", max_size=12))
+def test_b64u_decode_accepts_exactly_the_canonical_texts(text):
+    try:
+        data = vault.b64u_decode(text)
+    except ValueError:
+        data = None
+    canonical = (
+        base64.urlsafe_b64encode(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))).rstrip(b"=").decode()
+        if len(text) % 4 != 1
+        else None
+    )
+    assert (data is not None) == (canonical == text)
+    if data is not None:
+        assert vault.b64u_encode(data) == text

@@ -24,20 +24,26 @@ def b64u_encode(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
+_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+# In a text of length 4k+2 (4k+3) the last character carries 4 (2) unused
+# low bits; the canonical encoding sets them to zero.
+_UNUSED_BITS = {2: 0b1111, 3: 0b11}
+
+
 def b64u_decode(text: str) -> bytes:
     """Decode strict base64url without padding; raise ValueError otherwise.
 
-    Only the canonical encoding of a byte string is accepted, so one value
-    has exactly one text form (and one hash).
+    Only the canonical encoding of a byte string is accepted (unused trailing
+    bits zero), so one value has exactly one text form (and one hash).
     """
     if not isinstance(text, str):
         raise TypeError("base64url text must be a str")
     if not _B64U.fullmatch(text) or len(text) % 4 == 1:
         raise ValueError("not unpadded base64url")
-    try:
-        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except binascii.Error as exc:  # pragma: no cover - the regex already excludes this
-        raise ValueError("not unpadded base64url") from exc
-    if b64u_encode(data) != text:
+    mask = _UNUSED_BITS.get(len(text) % 4)
+    if mask is not None and _ALPHABET.index(text[-1]) & mask:
         raise ValueError("not the canonical base64url encoding")
-    return data
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except binascii.Error as exc:  # pragma: no cover - the checks above exclude this
+        raise ValueError("not unpadded base64url") from exc

@@ -4,7 +4,7 @@ to the ministry's public key, bound to the key id through HPKE `info`."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import _primitives as p
@@ -61,6 +61,9 @@ def unpad(padded: bytes) -> bytes:
 class Envelope:
     kid: str
     ct: bytes
+    # The canonical bytes, when `parse_envelope` already has them from the
+    # checked input text (saves re-encoding the ciphertext).
+    _canonical: bytes | None = field(default=None, compare=False, repr=False)
 
     def to_json(self) -> dict[str, str]:
         return {"format": ENVELOPE_FORMAT, "kid": self.kid, "ct": b64u_encode(self.ct)}
@@ -73,6 +76,8 @@ class Envelope:
         form is the members in code-point order; tests check it against the
         `rfc8785` package.
         """
+        if self._canonical is not None:
+            return self._canonical
         return b'{"ct":"%s","format":"%s","kid":"%s"}' % (
             b64u_encode(self.ct).encode("ascii"),
             ENVELOPE_FORMAT.encode("ascii"),
@@ -125,7 +130,12 @@ def parse_envelope(obj: Any, known_kids: frozenset[str] | set[str] | None = None
         raise MalformedEnvelope("wrong_length", "ct has a length that no padded submission can have")
     if known_kids is not None and kid not in known_kids:
         raise MalformedEnvelope("unknown_kid", "the envelope is sealed to a key this server does not know")
-    return Envelope(kid=kid, ct=ct)
+    canonical = b'{"ct":"%s","format":"%s","kid":"%s"}' % (
+        ct_text.encode("ascii"),
+        ENVELOPE_FORMAT.encode("ascii"),
+        kid.encode("ascii"),
+    )
+    return Envelope(kid=kid, ct=ct, _canonical=canonical)
 
 
 def open_envelope(envelope: Envelope, key: UnlockedKey) -> bytes:
