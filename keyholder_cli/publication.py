@@ -12,7 +12,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -23,18 +23,8 @@ from .disclosure import count_tables, protect
 from .errors import KeyholderError
 from .publish import FIELDS, OpenedSet
 
-# Person's fields after seq, in its order; all are in FIELDS.
-_PERSON_FIELDS = (
-    "given_name",
-    "family_name",
-    "birth_date",
-    "origin_country",
-    "sex",
-    "residence_country",
-    "origin_municipality",
-    "residence_city",
-    "email",
-)
+# Person's fields after seq, in its order; each is one of FIELDS.
+_PERSON_FIELDS = tuple(f.name for f in fields(Person))[1:]
 
 __all__ = ["PublishSummary", "build_aggregates", "write_publication"]
 
