@@ -157,6 +157,7 @@ class SQLiteStore:
         day = today()
         conn = self._conn
         log = self.log
+        fcntl.flock(self._commit_lock, fcntl.LOCK_EX)
         try:
             conn.execute("BEGIN IMMEDIATE")
             if log is not None:
