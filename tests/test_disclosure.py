@@ -137,6 +137,9 @@ def attack(aggregates: dict) -> dict[frozenset, tuple[float, float]]:
             rhs.append(b)
     out = {}
     upper = aggregates["registrants"]
+    # Zeros are published, so a suppressed count is at least 1 — unless every
+    # breakdown was withheld, zeros included.
+    lowest = 0 if "withheld" in aggregates["disclosure"] else 1
     for key, i in col.items():
         c = np.zeros(len(unknown))
         c[i] = 1.0
@@ -146,7 +149,7 @@ def attack(aggregates: dict) -> dict[frozenset, tuple[float, float]]:
                 sense * c,
                 A_eq=np.array(rows) if rows else None,
                 b_eq=np.array(rhs) if rows else None,
-                bounds=(1, upper),
+                bounds=(lowest, upper),
                 method="highs",
             )
             assert res.status == 0, res.message
@@ -173,9 +176,12 @@ def _truth(tables: list[Table], registrants: int) -> dict[frozenset, int]:
 
 def violations(aggregates: dict, truth: dict[frozenset, int], min_cell: int, protection: int) -> list[str]:
     bad = []
+    withheld = "withheld" in aggregates["disclosure"]
     for key, (lo, hi) in attack(aggregates).items():
         value = truth.get(key, 0)
-        if hi - lo < 1 - 1e-6:
+        # When every breakdown is withheld, large counts and zeros may be
+        # implied by the total; only a small count must stay hidden.
+        if hi - lo < 1 - 1e-6 and not (withheld and not 0 < value < min_cell):
             bad.append(f"{sorted(key)} pinned at {lo}")
         if 0 < value < min_cell and hi < max(min_cell, value + protection) - 1e-6:
             bad.append(f"{sorted(key)} = {value} known to be at most {hi}")
