@@ -70,7 +70,7 @@ def _init_worker(keys: dict[str, tuple[bytes, bytes]], today: date, db_path: str
         _worker_keys[kid] = UnlockedKey.from_private_bytes(hpke_raw, signing_seed)
     _worker_validator = compile_validator()
     _worker_today = today
-    _worker_db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    _worker_db = sqlite3.connect(_read_only(Path(db_path)), uri=True)
 
 
 def _open_chunk(chunk: list[tuple[int, str, bytes]]) -> tuple[list[tuple[int, tuple[Any, ...]]], int, int]:
@@ -97,6 +97,10 @@ def _open_chunk(chunk: list[tuple[int, str, bytes]]) -> tuple[list[tuple[int, tu
     return out, failed, invalid
 
 
+def _read_only(db_path: Path) -> str:
+    return db_path.resolve().as_uri() + "?mode=ro"
+
+
 def _open_range(bounds: tuple[int, int]) -> tuple[list[tuple[int, tuple[Any, ...]]], int, int]:
     """Worker: read one seq range from the vault database and open it."""
     assert _worker_db is not None  # noqa: S101 - set by _init_worker
@@ -119,7 +123,9 @@ def open_all(
     back. Results arrive in seq order.
     """
     result = OpenedSet()
-    with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as conn:
+    if not db_path.exists():  # nothing imported yet
+        return result
+    with sqlite3.connect(_read_only(db_path), uri=True) as conn:
         low, high = conn.execute("SELECT COALESCE(MIN(seq), 1), COALESCE(MAX(seq), 0) FROM envelopes").fetchone()
     ranges = [(start, min(start + CHUNK, high + 1)) for start in range(int(low), int(high) + 1, CHUNK)]
     key_bytes = {kid: key.private_bytes() for kid, key in keys.items()}
