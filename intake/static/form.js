@@ -260,11 +260,13 @@ function localDate(isoDay) {
   return new Intl.DateTimeFormat(htmlLang, { dateStyle: "long", timeZone: "UTC" }).format(day);
 }
 
-function showReceipt(receipt) {
+// The saved file: the receipt as sent, plus the envelope (the log's leaf) a check needs.
+function showReceipt(receipt, envelope) {
   $("receipt-seq").textContent = String(receipt.seq);
   $("receipt-sha").textContent = groups(receipt.envelope_sha256, 4);
   $("receipt-date").textContent = localDate(receipt.received_on);
-  const blob = new Blob([`${JSON.stringify(receipt, null, 1)}\n`], { type: "application/json" });
+  const saved = JSON.stringify({ ...receipt, envelope }, null, 1);
+  const blob = new Blob([`${saved}\n`], { type: "application/json" });
   const link = $("receipt-download");
   link.href = URL.createObjectURL(blob);
   link.download = `dvr-receipt-${receipt.seq}.json`;
@@ -287,7 +289,7 @@ async function send(envelope) {
   const receipt = await response.json();
   if (receipt.envelope_sha256 !== (await envelopeSha256(envelope))) return say(msg("receipt_mismatch"), { alert: true });
   say("");
-  showReceipt(receipt);
+  showReceipt(receipt, envelope);
   return true;
 }
 
@@ -315,7 +317,30 @@ async function onSubmit(event) {
   }
 }
 
+// ---- checking a saved receipt (verify.js is loaded only then) -------------
+
+async function checkSaved() {
+  const input = $("check-file");
+  const out = $("check-result");
+  if (!input.files[0]) return input.focus();
+  out.className = "status";
+  out.textContent = msg("check_running");
+  try {
+    const { checkReceipt } = await import("./verify.js");
+    out.textContent = msg("check_ok", await checkReceipt(await input.files[0].text()));
+    out.className = "status ok";
+  } catch (error) {
+    const code = error?.code;
+    // No Ed25519 here: the page's "use a current browser" sentence.
+    const text = code === "unsupported" ? $("use-current").textContent : messages[`check_${code}`];
+    out.textContent = text ?? msg("check_network");
+    out.className = "status failed";
+  }
+}
+
 async function start() {
+  $("check").hidden = false;
+  $("check-button").addEventListener("click", checkSaved);
   setDynamicBounds();
   wireDependencies();
   wireAdders();

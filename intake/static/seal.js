@@ -85,11 +85,12 @@ export async function sealSubmission(submission, key) {
 }
 
 /**
- * `envelope_sha256`: SHA-256 of the envelope's canonical JSON (RFC 8785).
+ * `envelope_sha256`: SHA-256 of the envelope's canonical JSON (RFC 8785), the bytes the log holds.
  * Its three members are ASCII strings that need no escaping, so the
  * canonical form is the members sorted by name, without whitespace.
  */
+export const canonicalEnvelope = (e) => encoder.encode(`{"ct":"${e.ct}","format":"${e.format}","kid":"${e.kid}"}`);
+
 export async function envelopeSha256(envelope) {
-  const canonical = `{"ct":"${envelope.ct}","format":"${envelope.format}","kid":"${envelope.kid}"}`;
-  return hex(await sha256(encoder.encode(canonical)));
+  return hex(await sha256(canonicalEnvelope(envelope)));
 }
