@@ -4,27 +4,15 @@ simplest recursive form (MTH, PATH, PROOF/SUBPROOF), straight from the text."""
 
 from __future__ import annotations
 
-import hashlib
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tlog_verifier import _h, _k  # the RFC 6962 helpers of the independent verifier
 
 from vault import merkle
 from vault.merkle import CompactRange, InvalidProof
 
 # ---- the independent reference: RFC 6962 section 2.1, recursion as written ----
-
-
-def _h(data: bytes) -> bytes:
-    return hashlib.sha256(data).digest()
-
-
-def _k(n: int) -> int:
-    k = 1
-    while k * 2 < n:
-        k *= 2
-    return k
 
 
 def ref_mth(d: list[bytes]) -> bytes:
