@@ -11,6 +11,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
+import orjson
+
 from .canonical import canonical_json
 from .envelope import Envelope, parse_envelope
 from .errors import InvalidBatch, MalformedEnvelope
@@ -122,7 +124,7 @@ class BatchReader:
             if not line.endswith(b"\n"):
                 raise InvalidBatch("the batch is truncated mid-line")
             try:
-                obj = json.loads(line)
+                obj = orjson.loads(line)  # strict RFC 8259, and 2-3x faster on long rows
                 seq, received_on, env = obj["seq"], obj["received_on"], obj["envelope"]
             except (ValueError, KeyError, TypeError):
                 raise InvalidBatch(f"line {expected - header.first_seq + 2} of the batch is not a batch row") from None
