@@ -31,7 +31,7 @@ from typing import Any
 
 from vault import Envelope, InvalidSignature
 from vault.batch import BatchHeader
-from vault.merkle import CompactRange, leaf_hash
+from vault.merkle import leaf_hash, roots_at_sizes
 from vault.note import Checkpoint, InvalidNote, NoteVerifier, open_checkpoint
 
 from .errors import ImportRefused, KeyholderError
@@ -56,7 +56,6 @@ CREATE TABLE IF NOT EXISTS tlog_checkpoints (
     verifier_key TEXT NOT NULL
 );
 """
-_FETCH = 4096
 
 
 def ensure_tables(conn: sqlite3.Connection) -> None:
@@ -79,6 +78,12 @@ def pinned_verifier(conn: sqlite3.Connection) -> NoteVerifier:
 
 def _backfill_leaves(conn: sqlite3.Connection) -> None:
     """Leaf hashes for envelopes imported before the vault kept them."""
+    # Seqs run from 1 without a gap (imports refuse gaps), so a vault whose
+    # leaf count reaches its highest seq lacks none; this check reads two
+    # small indexes instead of every envelope row.
+    leaves = conn.execute("SELECT COUNT(*) FROM tlog_leaves").fetchone()[0]
+    if leaves == conn.execute("SELECT COALESCE(MAX(seq), 0) FROM envelopes").fetchone()[0]:
+        return
     rows = conn.execute(
         "SELECT e.seq, e.kid, e.ct FROM envelopes e LEFT JOIN tlog_leaves l ON l.seq = e.seq WHERE l.seq IS NULL"
     ).fetchall()
@@ -90,24 +95,17 @@ def _backfill_leaves(conn: sqlite3.Connection) -> None:
 
 def roots_at(conn: sqlite3.Connection, sizes: set[int]) -> dict[int, bytes]:
     """The root of the vault's log at each of `sizes`, recomputed from every
-    stored leaf in seq order, in one pass and O(log n) memory."""
-    wanted = {s for s in sizes if s > 0}
-    found = {0: CompactRange().root()} if 0 in sizes else {}
-    if not wanted:
-        return found
-    top = max(wanted)
-    frontier = CompactRange()
-    cur = conn.execute("SELECT seq, leaf FROM tlog_leaves WHERE seq <= ? ORDER BY seq", (top,))
-    while rows := cur.fetchmany(_FETCH):
-        for seq, leaf in rows:
-            if seq != frontier.size + 1:
-                raise KeyholderError(f"the vault lacks the leaf of seq {frontier.size + 1}: its database is damaged")
-            frontier.append(bytes(leaf))
-            if frontier.size in wanted:
-                found[frontier.size] = frontier.root()
-    if frontier.size < top:
-        raise KeyholderError(f"the vault holds {frontier.size} envelopes, fewer than the {top} a checkpoint covers")
-    return found
+    stored leaf in seq order (vault.merkle.roots_at_sizes)."""
+    top = max(sizes, default=0)
+    leaves = conn.execute("SELECT seq, leaf FROM tlog_leaves WHERE seq <= ? ORDER BY seq", (top,)).fetchall()
+    # seq is the primary key, so the rows are distinct and ascending: they
+    # run 1..n without a gap exactly when the last one is n.
+    if leaves and (leaves[0][0] != 1 or leaves[-1][0] != len(leaves)):
+        missing = next(i + 1 for i, (seq, _) in enumerate(leaves) if seq != i + 1)
+        raise KeyholderError(f"the vault lacks the leaf of seq {missing}: its database is damaged")
+    if len(leaves) < top:
+        raise KeyholderError(f"the vault holds {len(leaves)} envelopes, fewer than the {top} a checkpoint covers")
+    return roots_at_sizes([bytes(leaf) for _, leaf in leaves], sizes)
 
 
 @dataclass(frozen=True)

@@ -87,6 +87,8 @@ def test_roots_match_the_rfc_6962_reference_vectors():
         assert merkle.root_hash(size, read).hex() == want
         assert merkle.root_of(merkle.leaf_hash(x) for x in CT_LEAVES[:size]).hex() == want
         assert ref_mth(CT_LEAVES[:size]).hex() == want  # the reference is right too
+    every_size = merkle.roots_at_sizes([merkle.leaf_hash(x) for x in CT_LEAVES], range(len(CT_ROOTS)))
+    assert {size: root.hex() for size, root in every_size.items()} == dict(enumerate(CT_ROOTS))
 
 
 def test_published_inclusion_and_consistency_proofs():
@@ -103,6 +105,16 @@ def test_published_inclusion_and_consistency_proofs():
 
 
 leaves_st = st.lists(st.binary(max_size=8), min_size=1, max_size=70)
+
+
+@settings(max_examples=120, deadline=None)
+@given(leaves=leaves_st, data=st.data())
+def test_roots_at_many_sizes_match_the_reference(leaves, data):
+    sizes = data.draw(st.sets(st.integers(0, len(leaves)), max_size=5))
+    roots = merkle.roots_at_sizes([merkle.leaf_hash(x) for x in leaves], sizes)
+    assert roots == {size: ref_mth(leaves[:size]) for size in sizes}
+    with pytest.raises(ValueError):
+        merkle.roots_at_sizes([merkle.leaf_hash(x) for x in leaves], {len(leaves) + 1})
 
 
 @settings(max_examples=120, deadline=None)
