@@ -83,6 +83,10 @@ def _progress_bar(total: int, label: str, unit: str = "env"):  # type: ignore[no
     return tqdm(total=total, desc=label, unit=unit, file=sys.stderr, disable=None, leave=False)
 
 
+def _load_statistics() -> None:
+    import keyholder_cli.publication  # noqa: F401 - loaded for its side effect: warm imports
+
+
 @main.command()
 @vault_option
 @share_file_option
@@ -107,9 +111,6 @@ def publish(
     epsilon: float | None,
 ) -> None:
     """Open, validate, de-duplicate and publish protected aggregates."""
-    # Imported here: the statistics stack (numpy, scipy, OpenDP, matplotlib)
-    # costs a second or more at start-up that the other commands need not pay.
-    from .publication import PublishSummary, build_aggregates, render_files, write_publication
     from .publish import open_all
 
     vault = Vault(vault_dir).require()
@@ -119,7 +120,12 @@ def publish(
     today = date.today()
     total = vault.envelope_count()
     with _progress_bar(total, "opening") as bar:
-        opened = open_all(vault.db_path, keys, today, progress=bar.update)
+        # The statistics stack (numpy, scipy, pandas, matplotlib) takes a second
+        # or more to load: the other commands never pay for it, and publish
+        # loads it while the workers open envelopes.
+        opened = open_all(vault.db_path, keys, today, progress=bar.update, meanwhile=_load_statistics)
+    from .publication import PublishSummary, build_aggregates, render_files, write_publication
+
     with _progress_bar(len(opened.rows), "de-duplicating", unit="rec") as bar:
         aggregates, duplicates = build_aggregates(opened, today, min_cell, epsilon, progress=bar.update)
     counts = {

@@ -14,6 +14,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import date
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -48,11 +49,8 @@ def build_aggregates(
     progress: Callable[[int], None] | None = None,
 ) -> tuple[dict[str, Any], int]:
     """De-duplicate and aggregate; return aggregates.json's object and the duplicate count."""
-    idx = {name: i for i, name in enumerate(FIELDS)}
-    people = [
-        Person(seq, *(vals[idx[f]] or "" for f in _PERSON_FIELDS))  # type: ignore[arg-type]
-        for seq, vals in opened.rows
-    ]
+    pick = itemgetter(*(FIELDS.index(f) for f in _PERSON_FIELDS))
+    people = [Person(seq, *[v or "" for v in pick(vals)]) for seq, vals in opened.rows]
     result = find_duplicates(people, progress=progress)
     del people
     kept = (dict(zip(FIELDS, opened.rows[i][1], strict=True)) for i in result.kept)

@@ -115,12 +115,15 @@ def open_all(
     *,
     processes: int | None = None,
     progress: Callable[[int], None] | None = None,
+    meanwhile: Callable[[], None] | None = None,
 ) -> OpenedSet:
     """Open and validate every envelope in the vault database.
 
     Each worker reads its own seq ranges from the database (read-only), so
     ciphertexts never pass through the parent; only the compact rows come
-    back. Results arrive in seq order.
+    back. Results arrive in seq order. `meanwhile`, if given, runs in the
+    parent once the workers are forked (publish loads its statistics stack
+    there, on the time the parent would otherwise spend waiting).
     """
     result = OpenedSet()
     if not db_path.exists():  # nothing imported yet
@@ -132,7 +135,10 @@ def open_all(
     workers = max(1, min(processes or os.cpu_count() or 1, len(ranges)))
     ctx = mp.get_context("fork")
     with ctx.Pool(workers, initializer=_init_worker, initargs=(key_bytes, today, str(db_path))) as pool:
-        for rows, failed, invalid in pool.imap(_open_range, ranges, chunksize=1):
+        results = pool.imap(_open_range, ranges, chunksize=1)
+        if meanwhile is not None:
+            meanwhile()
+        for rows, failed, invalid in results:
             result.rows.extend(rows)
             n = len(rows) + failed + invalid
             result.envelopes += n
