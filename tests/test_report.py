@@ -95,3 +95,10 @@ def test_failed_write_leaves_nothing(aggregates: dict, tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         write_report(aggregates, tmp_path / "missing")
     assert not (tmp_path / "missing").exists()
+
+
+def test_charts_drawn_in_parallel_match_those_drawn_one_by_one(aggregates: dict, monkeypatch) -> None:
+    page = render(aggregates)
+    assert page.count("<svg") >= 2  # several charts, so the parallel path ran
+    monkeypatch.setattr("keyholder_cli.report.os.cpu_count", lambda: 1)
+    assert render(aggregates) == page  # the reproducible publication does not depend on the cores
