@@ -10,7 +10,6 @@ the vault holds (transparency.py, docs/transparency.md).
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
 from dataclasses import dataclass
 from datetime import date
@@ -18,7 +17,6 @@ from pathlib import Path
 
 from vault import InvalidBatch
 from vault.batch import read_batch
-from vault.merkle import leaf_hash
 
 from .errors import ImportRefused
 from .transparency import LogCheck, LogOutcome, record_pin
@@ -77,20 +75,18 @@ def import_batch(vault: Vault, path: Path, *, repin: bool = False) -> ImportResu
             try:
                 pending: list[tuple[int, str, str, bytes, str]] = []
                 leaves: list[tuple[int, bytes]] = []
-                for row in reader.rows():
-                    canonical = row.envelope.canonical()
-                    sha = hashlib.sha256(canonical).hexdigest()
+                for row in reader.sealed_rows():
                     if row.seq <= last:
                         held = conn.execute("SELECT sha256 FROM envelopes WHERE seq = ?", (row.seq,)).fetchone()
-                        if held is None or held[0] != sha:
+                        if held is None or held[0] != row.sha256:
                             raise ImportRefused(
                                 f"{path.name}: envelope seq {row.seq} differs from the one imported before;"
                                 " the batch was altered or the intake forked"
                             )
                         repeated += 1
                         continue
-                    pending.append((row.seq, row.received_on, row.envelope.kid, row.envelope.ct, sha))
-                    leaves.append((row.seq, leaf_hash(canonical)))
+                    pending.append((row.seq, row.received_on, row.kid, row.ct, row.sha256))
+                    leaves.append((row.seq, row.leaf))
                     if len(pending) >= _FLUSH:
                         _flush(conn, log, pending, leaves)
                     new += 1

@@ -20,7 +20,21 @@ def make_batch(key, first=1, n=5) -> bytes:
     return out.getvalue()
 
 
+def _outcome(data: bytes, parallel: bool):
+    reader = read_batch(io.BytesIO(data))
+    try:
+        # One row per chunk and two workers: the parallel path even for five rows.
+        rows = reader.sealed_rows(processes=2, chunk=1) if parallel else reader.rows()
+        seqs = [r.seq for r in rows]
+    except InvalidBatch as exc:
+        return "refused", str(exc)
+    return seqs, reader.sha256
+
+
 def read_all(data: bytes):
+    """Read a batch row by row; the parallel reader must reach the same end
+    (the same rows, or the same first fault)."""
+    assert _outcome(data, parallel=True) == _outcome(data, parallel=False)
     reader = read_batch(io.BytesIO(data))
     return reader, list(reader.rows())
 
@@ -62,6 +76,18 @@ def test_swapped_lines_and_truncation_are_refused(ministry_key):
         read_all(b"".join(lines)[:-30])
     with pytest.raises(InvalidBatch, match="after its trailer"):
         read_all(b"".join(lines) + b"\n")
+
+
+def test_sealed_rows_carry_what_the_vault_stores(ministry_key):
+    data = make_batch(ministry_key, first=3, n=6)
+    rows = list(read_batch(io.BytesIO(data)).rows())
+    for parallel in (False, True):
+        sealed = list(read_batch(io.BytesIO(data)).sealed_rows(processes=2, chunk=2 if parallel else 10))
+        assert [s.seq for s in sealed] == [3, 4, 5, 6, 7, 8]
+        for s, r in zip(sealed, rows, strict=True):
+            assert (s.kid, s.ct, s.received_on) == (r.envelope.kid, r.envelope.ct, r.received_on)
+            assert s.sha256 == r.envelope.sha256
+            assert s.leaf == vault.leaf_hash(r.envelope.canonical())
 
 
 def test_not_a_batch(ministry_key):

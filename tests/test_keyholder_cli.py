@@ -117,6 +117,26 @@ def test_altered_or_truncated_batch_keeps_nothing(vault_dir, tmp_path):
         assert held(vault_dir) == 0, name
 
 
+def test_a_large_batch_is_checked_in_parallel_and_refused_whole(vault_dir, tmp_path):
+    # 4,500 rows: enough for import to check the rows in worker processes.
+    pk = public_key(vault_dir)
+    envs = [vault.seal(person(i % 12), pk).canonical() for i in range(4500)]
+    write(tmp_path / "b", envs)
+    lines = (tmp_path / "b").read_bytes().splitlines(keepends=True)
+    bad_ct = lines[3000].replace(b'"ct":"', b'"ct":"+', 1)  # not base64url, in the last chunk
+    (tmp_path / "bad").write_bytes(b"".join([*lines[:3000], bad_ct, *lines[3001:]]))
+    (tmp_path / "gap").write_bytes(b"".join([*lines[:2500], *lines[2501:]]))
+    line = one_line_error(run("keyholder", "import", "--vault", vault_dir, tmp_path / "bad"))
+    assert "seq 3000 is malformed" in line
+    line = one_line_error(run("keyholder", "import", "--vault", vault_dir, tmp_path / "gap"))
+    assert "expected seq 2500, found 2501" in line
+    assert held(vault_dir) == 0
+    assert run("keyholder", "import", "--vault", vault_dir, tmp_path / "b").returncode == 0
+    assert held(vault_dir) == 4500
+    again = run("keyholder", "import", "--vault", vault_dir, tmp_path / "b")
+    assert again.returncode == 0 and "nothing changed" in again.stdout
+
+
 def test_replay_with_different_bytes_is_refused(vault_dir, tmp_path):
     pk = public_key(vault_dir)
     write(tmp_path / "b1", [vault.seal(person(i), pk).canonical() for i in range(2)])
