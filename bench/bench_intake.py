@@ -67,7 +67,7 @@ def wrk(
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     if "Non-2xx" in out:
         raise SystemExit("bench: the server answered errors:\n" + out)
-    p50 = re.search(r"50%\s+(\S+)", out).group(1)
+    p50 = re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1)  # the latency distribution line
     return rate, p50
 
 

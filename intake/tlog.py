@@ -38,6 +38,7 @@ from vault.merkle import CompactRange, NodeId, NodeReader, consistency_proof, in
 from vault.note import Checkpoint, InvalidNote, NoteSigner, NoteVerifier, open_checkpoint, sign_checkpoint
 
 from .config import IntakeConfig
+from .sqlbatch import insert_rows
 
 __all__ = [
     "LOG_KEY_FILE",
@@ -221,47 +222,57 @@ class TransparencyLog:
     def create_tables(conn: sqlite3.Connection) -> None:
         conn.executescript(_SCHEMA)
 
-    def begin(self, conn: sqlite3.Connection) -> None:
+    def begin(self, conn: sqlite3.Connection) -> int:
         """Bring the in-memory frontier up to the stored tree (another process
-        may have appended), and log any envelope stored without a leaf."""
+        may have appended), and log any envelope stored without a leaf.
+        Returns the store's highest seq, read in the same statement."""
         try:
-            nodes = int(conn.execute("SELECT COALESCE(MAX(pos) + 1, 0) FROM tlog_nodes").fetchone()[0])
-            size = size_for_nodes(nodes)
+            nodes, stored = conn.execute(
+                "SELECT (SELECT COALESCE(MAX(pos) + 1, 0) FROM tlog_nodes),"
+                " (SELECT COALESCE(MAX(seq), 0) FROM envelopes)"
+            ).fetchone()
+            size = size_for_nodes(int(nodes))
+            stored = int(stored)
             if self._frontier is None or self._frontier.size != size:
                 self._frontier = CompactRange.load(size, node_reader(conn))
             self._group = dict(self._frontier.nodes())
-            last = int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM envelopes").fetchone()[0])
         except (LookupError, ValueError) as exc:
             self._frontier = None
             raise LogIntegrityError(f"the log's stored tree is damaged: {exc}") from None
         self._begin_size = size
         self._rows = []
-        if last < size:
+        if stored < size:
             self._frontier = None
-            raise LogIntegrityError(f"the log has {size} leaves but the store only {last} envelopes")
-        while last > self._frontier.size:  # envelopes stored before the log existed
+            raise LogIntegrityError(f"the log has {size} leaves but the store only {stored} envelopes")
+        while stored > self._frontier.size:  # envelopes stored before the log existed
             rows = conn.execute(
                 "SELECT seq, envelope FROM envelopes WHERE seq > ? ORDER BY seq LIMIT 1000", (self._frontier.size,)
             ).fetchall()
             for seq, envelope in rows:
                 self.append(conn, int(seq), bytes(envelope))
             self._flush(conn)
+        return stored
 
-    def append(self, conn: sqlite3.Connection, seq: int, envelope: bytes) -> None:
+    def append(self, conn: sqlite3.Connection, seq: int, envelope: bytes) -> None:  # noqa: ARG002 - the writer's API
         """Add the canonical envelope bytes stored as `seq` as leaf seq - 1."""
+        self.append_leaf(seq, leaf_hash(envelope))
+
+    def append_leaf(self, seq: int, leaf: bytes) -> None:
+        """Add `leaf`, the leaf hash of the envelope stored as `seq`, as leaf
+        seq - 1; its nodes are written by the next `seal`."""
         frontier = self._frontier
         if frontier is None:
             raise LogIntegrityError("append outside a log transaction")
         if seq != frontier.size + 1:
             self._frontier = None
             raise LogIntegrityError(f"envelope seq {seq} does not follow the log's {frontier.size} leaves")
-        for node, h in frontier.append(leaf_hash(envelope)):
+        for node, h in frontier.append(leaf):
             self._rows.append((node_pos(node), h))
             self._group[node] = h
 
     def _flush(self, conn: sqlite3.Connection) -> None:
-        """Write the node rows appended so far: one call per group."""
-        conn.executemany("INSERT INTO tlog_nodes (pos, hash) VALUES (?, ?)", self._rows)
+        """Write the node rows appended so far, a few statements per group."""
+        insert_rows(conn, "INSERT INTO tlog_nodes (pos, hash) VALUES", 2, self._rows)
         self._rows = []
 
     def seal(self, conn: sqlite3.Connection) -> tuple[int, str]:

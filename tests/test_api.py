@@ -160,3 +160,23 @@ def test_store_tables_hold_no_client_information(intake_server, ministry_key):
     columns = {row[1] for table in ("envelopes", "exports") for row in conn.execute(f"PRAGMA table_info({table})")}
     conn.close()
     assert not {c for c in columns if any(w in c for w in ("ip", "addr", "agent", "time", "host"))}
+
+
+def test_the_receipt_is_compact_sorted_json_as_flask_writes_it(tmp_path, ministry_key):
+    from flask import jsonify
+
+    from intake import IntakeConfig, create_app
+    from intake.keyring import add_bundle
+
+    config = IntakeConfig(data_dir=tmp_path / "intake")
+    config.data_dir.mkdir()
+    add_bundle(config.keys_path, ministry_key.bundle().to_json())
+    app = create_app(config)
+    resp = app.test_client().post(
+        "/api/v1/submissions", json=vault.seal(submission(), ministry_key.public_key).to_json()
+    )
+    app.extensions["dvr_store"].close()
+    assert resp.status_code == 201 and resp.mimetype == "application/json"
+    with app.app_context():  # the wire format of every earlier release
+        assert resp.data == jsonify(resp.get_json()).get_data()
+    assert resp.data.endswith(b"}\n") and b": " not in resp.data
