@@ -11,9 +11,10 @@
 2. primary suppression of every count in 1 … min_cell-1 and complementary
    suppression (`suppression.suppress`) across all tables at once, so that
    no suppressed count can be recomputed from the rest of the publication;
-3. an audit (`suppression.check`) that re-derives every suppressed count's
-   feasible interval from the published numbers and refuses to return a
-   publication that fails the criterion.
+3. an audit (`suppression.check`) that shows every suppressed count
+   protected from the published numbers alone — by tables the attacker
+   cannot rule out (each re-verified) or else by the linear programme for
+   its feasible interval — and refuses to return a publication that fails.
 
 The result follows FORMATS §5 (`format`, `generated_on`, `registrants`,
 `disclosure`, `tables` with `cells` whose `count` is null when suppressed)
@@ -133,8 +134,8 @@ def protect(
         suppressed = primary.copy()
     else:
         try:
-            suppressed, primary = suppression.suppress(lat, min_cell, level)
-            suppression.check(lat, suppressed, primary, min_cell, level)
+            suppressed, primary, evidence = suppression.suppress(lat, min_cell, level)
+            suppression.check(lat, suppressed, primary, min_cell, level, evidence)
         except suppression.ProtectionError:
             # Some small count cannot be hidden among published numbers (a
             # tiny population: e.g. 12 people in 4 age bands, where no band

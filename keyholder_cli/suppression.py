@@ -22,33 +22,42 @@ least `protection` wide. Every other suppressed quantity must not be pinned
 (hi > lo).
 
 **Complementary suppression** (the smallest correct solver): primaries are
-suppressed first; then, for each primary that the audit finds unprotected,
-a mixed-integer programme (scipy's HiGHS) chooses the cheapest further
-quantities to suppress such that a *witness* exists — a change d of the
-table, zero on every published quantity, satisfying every equation, keeping
-every suppressed quantity ≥ 1, that raises the primary to its target. A
-witness is exactly a feasible table the attacker cannot exclude, so the
-criterion holds, and it keeps holding as more is suppressed. The cost of
-suppressing a quantity is its value times the number of tables showing it
-(plus one), as Tau-Argus does for frequency tables. A final audit checks
-every suppressed quantity with two linear programmes each.
+suppressed first; then, for each primary that the attacker can show to be
+small, a linear programme (HiGHS) chooses the cheapest further quantities to
+suppress such that a *witness* exists — a change d of the table, zero on
+every published quantity, satisfying every equation, keeping every
+suppressed quantity ≥ 1, that raises the primary to its target. A witness is
+exactly a feasible table the attacker cannot exclude, so the criterion
+holds, and it keeps holding as more is suppressed. The cost of suppressing a
+quantity is its value times the number of tables showing it (plus one), as
+Tau-Argus does for frequency tables, charged per unit of change (a
+min-cost flow; on these tables the optimum is one cycle of cells).
+
+**Audit**: every suppressed quantity must be shown protected, either by a
+table the attacker cannot rule out (verified here, whoever found it) that
+lifts it far enough, or by the linear programme for the end of its feasible
+interval. The LPs run on one HiGHS model (`highspy`) kept between solves, so
+each re-solve starts from the previous basis.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import highspy
 import numpy as np
-from scipy.optimize import Bounds, LinearConstraint, linprog, milp
-from scipy.sparse import coo_matrix, csr_matrix, hstack, identity, vstack
-from scipy.sparse.csgraph import connected_components
+from scipy.sparse import coo_matrix, csr_matrix, hstack
 
 from .tables import Table
 
 __all__ = ["Key", "Lattice", "ProtectionError", "audit", "build_lattice", "key_of", "suppress"]
 
 Key = tuple[tuple[str, str], ...]
+
+_INF = highspy.kHighsInf
+_TOL = 1e-6  # slack allowed in real-valued bounds and equations
+_MOVED = 1e-9  # a witness change smaller than this is solver noise, not a change
 
 
 class ProtectionError(RuntimeError):
@@ -143,138 +152,237 @@ def _matrix(lat: Lattice) -> csr_matrix:
     return coo_matrix((data, (rows, cols)), shape=shape).tocsr()
 
 
-def _components(lat: Lattice, matrix: csr_matrix, movable: np.ndarray) -> np.ndarray:
-    """Quantities that can change together share a label (fixed ones don't link)."""
-    incidence = matrix[:, movable].tocsc() if movable.any() else None
-    n = len(lat.keys)
-    if incidence is None:
-        return np.arange(n)
-    cols = np.nonzero(movable)[0]
-    coo = incidence.tocoo()
-    eq_nodes = coo.row + n
-    graph = coo_matrix((np.ones(len(coo.row)), (cols[coo.col], eq_nodes)), shape=(n + matrix.shape[0],) * 2)
-    return connected_components(graph, directed=False)[1][:n]
+def _solver() -> highspy._Highs:
+    """A silent HiGHS instance. The bare binding `_Highs` rather than `highspy.Highs`, whose
+    Python callbacks print HiGHS's banner to stdout when they are set up (older highspy
+    releases do not export `_Highs`; there the banner is printed once)."""
+    h = getattr(highspy, "_Highs", highspy.Highs)()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("presolve", "off")  # every run after the first starts from the previous basis
+    return h
 
 
-def _bound(matrix: csr_matrix, values: np.ndarray, suppressed: np.ndarray, target: int, sense: float) -> float:
-    """min (sense=1) or max (sense=-1) of quantity `target` given the publication.
-
-    `suppressed` may be narrowed to the target's connected component among
-    the suppressed quantities: published numbers are constants, so the other
-    components cannot constrain it and the bound is the same."""
-    cols = np.nonzero(suppressed)[0]
-    sub = matrix[:, cols]
-    used = np.unique(sub.nonzero()[0])
-    c = np.zeros(len(cols))
-    c[np.searchsorted(cols, target)] = sense
-    if len(used) == 0:  # linked to nothing: only "at least 1" is known
-        return 1.0 if sense > 0 else float("inf")
-    a_eq = sub[used]
-    res = linprog(c, A_eq=a_eq, b_eq=a_eq @ values[cols], bounds=(1, None), method="highs")
-    if res.status == 3:  # unbounded above
-        return float("inf") * -sense
-    if res.status != 0:
-        raise ProtectionError(f"audit LP failed: {res.message}")
-    return float(res.fun * sense)
+def _add_equations(h: highspy._Highs, matrix: csr_matrix) -> None:
+    """Add each row of `matrix` as an equation `row · x = 0`."""
+    zeros = np.zeros(matrix.shape[0])
+    starts = matrix.indptr[:-1].astype(np.int32)
+    h.addRows(matrix.shape[0], zeros, zeros, matrix.nnz, starts, matrix.indices.astype(np.int32), matrix.data)
 
 
-def _component_mask(lat: Lattice, matrix: csr_matrix, suppressed: np.ndarray) -> Callable[[int], np.ndarray]:
-    """For a quantity, the suppressed quantities linked to it through equations."""
-    labels = _components(lat, matrix, suppressed)
-    return lambda q: suppressed & (labels == labels[q])
+def _solve(h: highspy._Highs) -> tuple[highspy.HighsModelStatus, np.ndarray, float]:
+    """Run HiGHS; its status, solution and objective value, read before the model changes again."""
+    h.run()
+    return h.getModelStatus(), np.array(h.getSolution().col_value), float(h.getInfo().objective_function_value)
+
+
+class _Attacker:
+    """The attacker's linear system as one HiGHS model, kept between questions.
+
+    One column per quantity (published: fixed at its value; suppressed: ≥ 1),
+    one row per equation (= 0: the true table satisfies them all). Every
+    question changes one bound or one cost and re-runs the simplex from the
+    previous basis, so it costs a few pivots, not a new model. Quantities of
+    other connected components share the model but cannot affect the answer."""
+
+    def __init__(self, matrix: csr_matrix, values: np.ndarray, suppressed: np.ndarray) -> None:
+        self.h = _solver()
+        self.h.addVars(len(values), np.where(suppressed, 1.0, values), np.where(suppressed, _INF, values))
+        _add_equations(self.h, matrix)
+
+    def hide(self, cols: np.ndarray) -> None:
+        """Suppress `cols`: the attacker now only knows they are ≥ 1."""
+        k = len(cols)
+        self.h.changeColsBounds(k, cols.astype(np.int32), np.ones(k), np.full(k, _INF))
+
+    def show(self, cols: np.ndarray, values: np.ndarray) -> None:
+        """Publish `cols` again at their `values`."""
+        self.h.changeColsBounds(len(cols), cols.astype(np.int32), values, values)
+
+    def reaching(self, q: int, level: float) -> np.ndarray | None:
+        """A real-valued table consistent with the publication in which suppressed
+        quantity q is ≥ `level`, or None if there is none (then its maximum is below)."""
+        self.h.changeColBounds(q, level, _INF)
+        try:
+            status, table, _ = _solve(self.h)
+        finally:
+            self.h.changeColBounds(q, 1.0, _INF)
+        if status == highspy.HighsModelStatus.kOptimal:
+            return table
+        if status == highspy.HighsModelStatus.kInfeasible:
+            return None
+        raise ProtectionError(f"audit LP failed: {self.h.modelStatusToString(status)}")
+
+    def bound(self, q: int, sense: float) -> float:
+        """Minimum (sense=1) or maximum (sense=-1) of suppressed quantity q: its feasible interval's end."""
+        self.h.changeColCost(q, sense)
+        try:
+            status, _, objective = _solve(self.h)
+        finally:
+            self.h.changeColCost(q, 0.0)
+        if status == highspy.HighsModelStatus.kOptimal:
+            return objective * sense
+        if status == highspy.HighsModelStatus.kUnbounded:
+            return float("inf") * -sense
+        raise ProtectionError(f"audit LP failed: {self.h.modelStatusToString(status)}")
+
+
+class _Witnesses:
+    """Cheapest further suppressions that let a primary quantity rise: a min-cost-flow LP.
+
+    Two columns per quantity, up and down, give a witness change d = up - down;
+    the rows make d satisfy every equation. Only quantities > 0 may change, by
+    at most v - 1 downwards (a suppressed count stays ≥ 1). A suppressed
+    quantity changes for free; a published one costs `cost` per unit of
+    change, and every published quantity that changes gets suppressed. On
+    these tables the optimum moves one cycle of cells by `rise` (the fixed
+    charges of a mixed-integer programme, priced per unit); any optimum is a
+    witness, so the pattern is safe whatever it costs."""
+
+    def __init__(self, matrix: csr_matrix, values: np.ndarray, movable: np.ndarray, cost: np.ndarray) -> None:
+        self.n = n = len(values)
+        self.down = np.where(movable, values - 1.0, 0.0)
+        self.h = _solver()
+        self.h.addVars(2 * n, np.zeros(2 * n), np.concatenate([np.where(movable, _INF, 0.0), self.down]))
+        self.h.changeColsCost(2 * n, np.arange(2 * n, dtype=np.int32), np.concatenate([cost, cost]))
+        _add_equations(self.h, hstack([matrix, -matrix]).tocsr())
+
+    def hide(self, cols: np.ndarray) -> None:
+        both = np.concatenate([cols, cols + self.n]).astype(np.int32)
+        self.h.changeColsCost(len(both), both, np.zeros(len(both)))
+
+    def change(self, q: int, rise: float) -> np.ndarray:
+        """A change d of the table with d[q] = rise: zero on equations, ≥ 1 - v where v > 0, and zero elsewhere."""
+        self.h.changeColBounds(q, rise, rise)
+        self.h.changeColBounds(q + self.n, 0.0, 0.0)
+        try:
+            status, x, _ = _solve(self.h)
+        finally:
+            self.h.changeColBounds(q, 0.0, _INF)
+            self.h.changeColBounds(q + self.n, 0.0, float(self.down[q]))
+        if status != highspy.HighsModelStatus.kOptimal:
+            raise ProtectionError(
+                f"no complementary suppression can protect quantity {q}: {self.h.modelStatusToString(status)}"
+            )
+        return x[: self.n] - x[self.n :]
+
+
+def _tables(matrix: csr_matrix, values: np.ndarray, suppressed: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Which rows of `points` are tables the attacker cannot rule out (to `_TOL`):
+    published quantities at their values, suppressed ones ≥ 1, every equation met.
+    This is the whole proof behind a point, whoever computed it."""
+    fixed = ~suppressed
+    snapped = points.copy()
+    snapped[:, fixed] = values[fixed]
+    ok = np.all(np.abs(points[:, fixed] - values[fixed]) <= _TOL, axis=1)
+    ok &= np.all(snapped[:, suppressed] >= 1.0 - _TOL, axis=1)
+    ok &= np.all(np.abs(matrix @ snapped.T) <= _TOL, axis=0)
+    return ok
 
 
 def audit(lat: Lattice, suppressed: np.ndarray) -> dict[int, tuple[float, float]]:
-    """The attacker's feasible interval of every suppressed quantity."""
-    matrix, values = _matrix(lat), np.asarray(lat.values, dtype=float)
-    linked = _component_mask(lat, matrix, suppressed)
-    out = {}
-    for i in np.nonzero(suppressed)[0]:
-        group = linked(int(i))
-        out[int(i)] = (_bound(matrix, values, group, int(i), 1.0), _bound(matrix, values, group, int(i), -1.0))
-    return out
+    """The attacker's feasible interval of every suppressed quantity (two LPs each)."""
+    values = np.asarray(lat.values, dtype=float)
+    attacker = _Attacker(_matrix(lat), values, suppressed)
+    return {int(i): (attacker.bound(int(i), 1.0), attacker.bound(int(i), -1.0)) for i in np.nonzero(suppressed)[0]}
 
 
-def _witness(
-    matrix: csr_matrix,
+def _complement(
+    attacker: _Attacker,
+    witnesses: _Witnesses,
     values: np.ndarray,
-    suppressed: np.ndarray,
-    members: np.ndarray,
-    q: int,
-    rise: float,
+    candidates: np.ndarray,
     cost: np.ndarray,
-) -> np.ndarray:
-    """Cheapest extra suppressions that let quantity q rise by `rise`.
+    q: int,
+    target: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Published quantities (among `candidates`) to suppress so that q can reach
+    `target`, and the table that shows it; `attacker` is left with them hidden.
 
-    Variables: d (the witness change, one per quantity of q's component) and
-    x (1 = suppress). Published quantities cannot change (x = 0 ⇒ d = 0); a
-    suppressed quantity may go down to 1 and up to the largest total."""
-    cols = members[values[members] > 0]
-    k = len(cols)
-    sub = matrix[:, cols]
-    a = sub[np.unique(sub.nonzero()[0])]
-    free = ~suppressed[cols]
-    fi = np.nonzero(free)[0]
-    big = float(values.max())
-    pick = identity(k, format="csr")[fi]
-    rows = [
-        hstack([a, csr_matrix((a.shape[0], k))]),
-        hstack([pick, -big * pick]),  # d - big·x ≤ 0
-        hstack([pick, pick.multiply((values[cols] - 1)[None, :])]),  # d + (v-1)·x ≥ 0
-    ]
-    lower = np.concatenate([np.zeros(a.shape[0]), np.full(len(fi), -np.inf), np.zeros(len(fi))])
-    upper = np.concatenate([np.zeros(a.shape[0]), np.zeros(len(fi)), np.full(len(fi), np.inf)])
-    d_lo = np.where(free, -np.inf, 1 - values[cols])
-    d_hi = np.where(free, np.inf, big)
-    pos = int(np.searchsorted(cols, q))
-    d_lo[pos] = d_hi[pos] = rise
-    res = milp(
-        c=np.concatenate([np.zeros(k), cost[cols] * free]),
-        constraints=LinearConstraint(vstack(rows).tocsr(), lower, upper),
-        integrality=np.concatenate([np.zeros(k), np.ones(k)]),
-        bounds=Bounds(np.concatenate([d_lo, np.zeros(k)]), np.concatenate([d_hi, free.astype(float)])),
-        options={"time_limit": 60.0},
-    )
-    if res.x is None:
-        raise ProtectionError(f"no complementary suppression can protect quantity {q}: {res.message}")
-    return cols[(res.x[k:] > 0.5) & free]
+    The witness LP prices change per unit, so it may spread the change over
+    several quantities where one would do (what counts is the cost of
+    suppressing each): then each of them alone, cheapest first, is tried."""
+    d = witnesses.change(q, target - values[q])
+    new = np.nonzero(candidates & (np.abs(d) > _MOVED))[0]
+    if len(new) > 1:
+        for j in new[np.argsort(cost[new], kind="stable")]:
+            one = np.array([j])
+            attacker.hide(one)
+            alone = attacker.reaching(q, target)
+            if alone is not None:
+                return one, alone
+            attacker.show(one, values[one])
+    attacker.hide(new)
+    unchanged = candidates.copy()
+    unchanged[new] = False
+    return new, values + np.where(unchanged, 0.0, d)
 
 
-def suppress(lat: Lattice, min_cell: int, protection: int) -> tuple[np.ndarray, np.ndarray]:
-    """(suppressed, primary) masks over `lat.keys` meeting the criterion."""
+def suppress(lat: Lattice, min_cell: int, protection: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(suppressed, primary, tables): masks over `lat.keys` meeting the criterion, and
+    (one per row) tables the attacker cannot rule out that `check` can use as evidence.
+
+    Each primary in turn: if a table found so far already lifts it to its
+    target, or the attacker's LP finds one, it is protected; otherwise a
+    witness says which published quantities to suppress. Suppressing more
+    only widens the attacker's options, so earlier tables stay valid."""
     values = np.asarray(lat.values, dtype=float)
     primary = (values > 0) & (values < min_cell)
     primary[lat.index[()]] = False
     suppressed = primary.copy()
+    found = [values]
     if not primary.any():
-        return suppressed, primary
+        return suppressed, primary, np.array(found)
     matrix = _matrix(lat)
     movable = values > 0
     movable[lat.index[()]] = False
-    labels = _components(lat, matrix, movable)
+    attacker = _Attacker(matrix, values, suppressed)
     cost = values * np.asarray(lat.appearances, dtype=float) + 1.0
+    witnesses: _Witnesses | None = None
+    highest = values.copy()  # per quantity, the largest value in a valid table found so far
     for q in np.nonzero(primary)[0]:
         target = max(min_cell, values[q] + protection)
-        group = _component_mask(lat, matrix, suppressed)(int(q))
-        if _bound(matrix, values, group, int(q), -1.0) >= target:
+        if highest[q] >= target - _TOL:
             continue
-        members = np.nonzero((labels == labels[q]) & movable)[0]
-        suppressed[_witness(matrix, values, suppressed, members, int(q), target - values[q], cost)] = True
-    return suppressed, primary
+        table = attacker.reaching(int(q), target)
+        if table is None:
+            if witnesses is None:
+                witnesses = _Witnesses(matrix, values, movable, np.where(suppressed, 0.0, cost))
+            new, table = _complement(attacker, witnesses, values, movable & ~suppressed, cost, int(q), target)
+            suppressed[new] = True
+            witnesses.hide(new)
+        if _tables(matrix, values, suppressed, table[None, :])[0]:
+            found.append(table)
+            np.maximum(highest, table, out=highest)
+    return suppressed, primary, np.array(found)
 
 
-def check(lat: Lattice, suppressed: np.ndarray, primary: np.ndarray, min_cell: int, protection: int) -> None:
+def check(
+    lat: Lattice,
+    suppressed: np.ndarray,
+    primary: np.ndarray,
+    min_cell: int,
+    protection: int,
+    tables: np.ndarray | None = None,
+) -> None:
     """Raise ProtectionError unless every suppressed quantity is protected.
 
-    The same test as `audit` gives, with fewer LPs: the true value is always
-    feasible, so a maximum above it already shows the range is not a single
-    value, and the minimum is solved only when the maximum equals the value."""
+    The test of `audit`, with fewer LPs: a table the attacker cannot rule
+    out (checked here against the final pattern, so `tables` from `suppress`
+    need not be trusted) shows that the feasible interval reaches its value.
+    The true table is one; an LP is solved only for an end of an interval
+    that the tables do not already show wide enough."""
     matrix, values = _matrix(lat), np.asarray(lat.values, dtype=float)
-    linked = _component_mask(lat, matrix, suppressed)
-    for i in np.nonzero(suppressed)[0]:
-        group = linked(int(i))
-        hi = _bound(matrix, values, group, int(i), -1.0)
-        if primary[i] and hi < max(min_cell, values[i] + protection) - 1e-6:
-            raise ProtectionError(f"suppressed quantity {lat.keys[i]} is known to be small")
-        if hi - values[i] < 1e-6 and hi - _bound(matrix, values, group, int(i), 1.0) < 1e-6:
-            raise ProtectionError(f"suppressed quantity {lat.keys[i]} can be recomputed")
+    points = values[None, :] if tables is None else np.vstack([values, tables])
+    points = points[_tables(matrix, values, suppressed, points)]
+    hi = points.max(axis=0) if len(points) else np.full(len(values), -np.inf)
+    lo = points.min(axis=0) if len(points) else np.full(len(values), np.inf)
+    attacker: _Attacker | None = None
+    for i in map(int, np.nonzero(suppressed)[0]):
+        need = max(min_cell, values[i] + protection) if primary[i] else -np.inf
+        if hi[i] < need - _TOL or hi[i] - lo[i] < _TOL:
+            attacker = attacker or _Attacker(matrix, values, suppressed)
+            hi[i] = attacker.bound(i, -1.0)
+            if hi[i] < need - _TOL:
+                raise ProtectionError(f"suppressed quantity {lat.keys[i]} is known to be small")
+            if hi[i] - lo[i] < _TOL and hi[i] - attacker.bound(i, 1.0) < _TOL:
+                raise ProtectionError(f"suppressed quantity {lat.keys[i]} can be recomputed")
