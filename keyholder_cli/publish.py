@@ -93,7 +93,7 @@ def _open_chunk(chunk: list[tuple[int, str, bytes]]) -> tuple[list[tuple[int, tu
             continue
         if "engagement" in record:
             record["engagement"] = tuple(record["engagement"])
-        out.append((seq, tuple(record.get(name) for name in FIELDS)))
+        out.append((seq, tuple(map(record.get, FIELDS))))
     return out, failed, invalid
 
 
