@@ -26,12 +26,17 @@ def _receipt(stored: Stored, log: TransparencyLog) -> dict:
     return receipt | log.receipt_members(stored.seq, stored.log_size, stored.checkpoint)
 
 
-def test_one_large_group_with_repeats_is_stored_in_order_and_every_receipt_verifies(tmp_path: Path, ministry_key):
+def _logged_store(tmp_path: Path):
     signer, _ = ensure_log_key(tmp_path)
     db = tmp_path / "intake.sqlite"
     log = TransparencyLog(db, signer)
     store = SQLiteStore(db, log=log)
     log.sync()
+    return signer, db, log, store
+
+
+def test_one_large_group_with_repeats_is_stored_in_order_and_every_receipt_verifies(tmp_path: Path, ministry_key):
+    signer, db, log, store = _logged_store(tmp_path)
     earlier = vault.seal(submission() + b" earlier", ministry_key.public_key)
     first = store.append(earlier)
     fresh = [vault.seal(submission() + f" {i}".encode(), ministry_key.public_key) for i in range(2 * MAX_ROWS + 45)]
@@ -74,11 +79,7 @@ def test_one_large_group_with_repeats_is_stored_in_order_and_every_receipt_verif
 
 
 def test_a_failed_group_acknowledges_nothing_and_the_next_one_continues(tmp_path: Path, ministry_key):
-    signer, _ = ensure_log_key(tmp_path)
-    db = tmp_path / "intake.sqlite"
-    log = TransparencyLog(db, signer)
-    store = SQLiteStore(db, log=log)
-    log.sync()
+    signer, db, log, store = _logged_store(tmp_path)
     a = store.append(vault.seal(submission() + b" a", ministry_key.public_key))
     conn = sqlite3.connect(db)
     conn.execute("CREATE TRIGGER refuse BEFORE INSERT ON envelopes BEGIN SELECT RAISE(ABORT, 'disk says no'); END")
