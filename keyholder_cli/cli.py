@@ -136,6 +136,9 @@ def publish(
         "duplicates": duplicates,
         "registrants": aggregates["registrants"],
     }
+    # The opened rows are no longer needed: dropped before the report's
+    # chart workers are forked, so they neither inherit nor touch them.
+    del opened
     hashes = logged_publication(
         vault,
         unlocked.current,
@@ -146,15 +149,7 @@ def publish(
         generated_on=aggregates["generated_on"],
         write=write_publication,
     )
-    summary = PublishSummary(
-        envelopes=opened.envelopes,
-        opened=opened.envelopes - opened.failed,
-        failed=opened.failed,
-        invalid=opened.invalid,
-        duplicates=duplicates,
-        registrants=aggregates["registrants"],
-        files=hashes,
-    )
+    summary = PublishSummary(**counts, files=hashes)
     click.echo(
         f"published {summary.registrants} registrants to {out_dir}: {summary.envelopes} envelopes,"
         f" {summary.opened} opened, {summary.failed} failed to open, {summary.invalid} invalid,"
