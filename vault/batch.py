@@ -12,7 +12,6 @@ import re
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from hashlib import sha256
 from multiprocessing.pool import AsyncResult
 from typing import IO, Any, NamedTuple
 
@@ -216,10 +215,8 @@ def _check_row(line: bytes, expected: int, first_seq: int) -> BatchRow:
 
 
 def _sealed(row: BatchRow) -> SealedRow:
-    canonical = row.envelope.canonical()
-    return SealedRow(
-        row.seq, row.received_on, row.envelope.kid, row.envelope.ct, sha256(canonical).hexdigest(), leaf_hash(canonical)
-    )
+    env = row.envelope
+    return SealedRow(row.seq, row.received_on, env.kid, env.ct, env.sha256, leaf_hash(env.canonical()))
 
 
 def _seal_lines(lines: list[bytes], expected: int, first_seq: int) -> list[SealedRow]:
