@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from support import submission
 from test_browser_support import (  # noqa: F401 - pytest fixtures
     ARTIFACTS,
@@ -341,9 +342,20 @@ def test_the_check_works_with_the_keyboard_alone(saved: Saved, check: Checker, t
     path = tmp_path / "receipt.json"
     path.write_text(json.dumps(saved.file))
     page = check.page()
-    page.focus("#check-file")
-    with page.expect_file_chooser() as chooser:
-        page.keyboard.press("Space")
+    # Now and then the file chooser that the key opens never reaches
+    # Playwright (seen here about once in ten runs, before and after any
+    # change to the page); a lost one stays lost, so the key is pressed
+    # again, a few times at most.
+    for _attempt in range(3):
+        page.focus("#check-file")
+        try:
+            with page.expect_file_chooser(timeout=5000) as chooser:
+                page.keyboard.press("Space")
+            break
+        except PlaywrightTimeout:
+            continue
+    else:
+        raise AssertionError("Space on the receipt file field never opened a file chooser")
     chooser.value.set_files(str(path))
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.id") == "check-button"
