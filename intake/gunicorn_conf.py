@@ -4,10 +4,12 @@ accesslog = None  # no access log at all
 disable_redirect_access_to_syslog = True
 errorlog = "-"
 loglevel = "warning"
-# Threads share one group-commit queue per process: many concurrent
-# submissions become durable with one fsync.
-worker_class = "gthread"
+# One process per core, each an event loop (gevent): a submission waiting for
+# its group commit holds a greenlet, not an OS thread, so thousands can wait
+# for one fsync without thread hand-offs or GIL contention. The store runs
+# the commit itself in a native thread (intake/store.py), off the loop.
+worker_class = "gevent"
 workers = 2
-threads = 32
+worker_connections = 1000
 forwarded_allow_ips = ""
 proxy_allow_ips = ""

@@ -13,13 +13,14 @@ import fcntl
 import hashlib
 import queue
 import sqlite3
+import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from vault import Envelope
 from vault.merkle import leaf_hash
@@ -33,6 +34,25 @@ __all__ = ["EnvelopeStore", "NotEncrypted", "SQLiteStore", "Stored", "StorageUna
 
 _MAX_GROUP = 1024
 _WAIT_SECONDS = 30.0
+
+
+def _call(fn: Callable[..., Any], *args: Any) -> Any:
+    return fn(*args)
+
+
+def _offloader() -> Callable[..., Any]:
+    """How the committer runs a call that blocks (waiting for the other
+    processes' commit turn, the fsync): directly in its own thread, or,
+    under gevent (the production worker, intake/gunicorn_conf.py), in the
+    hub's pool of native threads, so the event loop serving every other
+    request never stalls on the disk."""
+    monkey = sys.modules.get("gevent.monkey")
+    if monkey is not None and monkey.is_module_patched("threading"):
+        import gevent  # noqa: PLC0415 - only ever imported by gevent's worker
+
+        pool = gevent.get_hub().threadpool
+        return lambda fn, *args: pool.apply(fn, args)
+    return _call
 
 
 class NotEncrypted(TypeError):
@@ -171,7 +191,8 @@ class SQLiteStore:
             # group, so it holds everything that arrived during the wait:
             # their commits take the shared fsync turns, and each turn
             # should make as many of our submissions durable as it can.
-            fcntl.flock(self._commit_lock, fcntl.LOCK_EX)
+            offload = _offloader()
+            offload(fcntl.flock, self._commit_lock, fcntl.LOCK_EX)
             try:
                 group = [first]
                 while len(group) < _MAX_GROUP:
@@ -183,7 +204,7 @@ class SQLiteStore:
                         self._queue.put(None)
                         break
                     group.append(item)
-                outcome = self._commit(group)
+                outcome = offload(self._commit, group)
             finally:
                 fcntl.flock(self._commit_lock, fcntl.LOCK_UN)
             # Release the requests only now, with the lock free for the others.

@@ -23,10 +23,10 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
+import queue
 import secrets
 import sqlite3
 import tempfile
-import threading
 from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -56,6 +56,7 @@ ORIGIN_PREFIX = "dvr-intake/"
 _WAIT_SECONDS = 30.0
 _CHUNK = 400
 _RECENT_GROUPS = 8
+_IDLE_READERS = 16
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tlog_nodes (
@@ -210,7 +211,7 @@ class TransparencyLog:
         self._group: dict[NodeId, bytes] = {}  # the frontier at its start and the nodes it finished
         self._pending: tuple[int, int, dict[NodeId, bytes]] | None = None
         self._recent: dict[int, tuple[int, dict[NodeId, bytes]]] = {}  # size -> (first leaf, nodes)
-        self._local = threading.local()
+        self._idle: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
 
     @property
     def origin(self) -> str:
@@ -341,25 +342,39 @@ class TransparencyLog:
 
     # -- reader side ---------------------------------------------------
 
-    def _reader(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """A reader connection for one request: an idle one, or a new one,
+        given back afterwards. A pool rather than thread-local connections,
+        because under the gevent worker every client is a greenlet of one
+        thread, and a greenlet-local connection would be opened per client."""
+        try:
+            conn = self._idle.get_nowait()
+        except queue.Empty:
             conn = _connect(self.db_path)
-            self._local.conn = conn
-        return conn
+        try:
+            yield conn
+        except BaseException:
+            conn.close()  # in whatever state the error left it
+            raise
+        if self._idle.qsize() < _IDLE_READERS:
+            self._idle.put(conn)
+        else:
+            conn.close()
 
     @contextmanager
     def _snapshot(self) -> Iterator[sqlite3.Connection]:
-        conn = self._reader()
-        conn.execute("BEGIN")
-        try:
-            yield conn
-        finally:
-            conn.execute("COMMIT")
+        with self._reading() as conn:
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                conn.execute("COMMIT")
 
     def latest(self) -> tuple[int, str]:
         """The size and signed note of the newest checkpoint."""
-        row = self._reader().execute("SELECT size, note FROM tlog_checkpoint WHERE id = 1").fetchone()
+        with self._reading() as conn:
+            row = conn.execute("SELECT size, note FROM tlog_checkpoint WHERE id = 1").fetchone()
         if row is None:
             raise LogNotReady("the log has no checkpoint yet")
         return int(row[0]), str(row[1])
@@ -381,7 +396,8 @@ class TransparencyLog:
             with contextlib.suppress(LookupError):  # cannot happen (test_merkle); the database can tell
                 proof = inclusion_proof(index, size, lambda _ids: recent[1])
         if proof is None:  # an envelope sent again, or an older group: `size` is committed, its nodes are stored
-            proof = inclusion_proof(index, size, node_reader(self._reader()))
+            with self._reading() as conn:
+                proof = inclusion_proof(index, size, node_reader(conn))
         return {"leaf_index": index, "checkpoint": checkpoint, "inclusion_proof": [b64(h) for h in proof]}
 
     def consistency_proof(self, first: int, second: int) -> list[bytes]:
@@ -397,7 +413,8 @@ class TransparencyLog:
             raise BeyondTree(f"the log has {current} entries; there is no tree of size {size} yet")
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        while True:
+            try:
+                self._idle.get_nowait().close()
+            except queue.Empty:
+                return

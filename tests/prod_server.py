@@ -27,7 +27,7 @@ def free_port() -> int:
 class ProdServer:
     """gunicorn -c python:intake.gunicorn_conf 'intake.wsgi:from_environ()'."""
 
-    def __init__(self, data_dir: Path, log_path: Path) -> None:
+    def __init__(self, data_dir: Path, log_path: Path, *gunicorn_args: str) -> None:
         self.data_dir = data_dir
         self.port = free_port()
         self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
@@ -39,6 +39,7 @@ class ProdServer:
                 "python:intake.gunicorn_conf",
                 "-b",
                 f"127.0.0.1:{self.port}",
+                *gunicorn_args,
                 "intake.wsgi:from_environ()",
             ],
             env=env,
