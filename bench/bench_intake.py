@@ -25,9 +25,11 @@ import urllib.request
 from pathlib import Path
 
 import vault
+from intake import gunicorn_conf
 from intake.keyring import add_bundle
 
 ROOT = Path(__file__).resolve().parent.parent
+CONF = f"{gunicorn_conf.workers} {gunicorn_conf.worker_class} workers"
 LUA = r"""
 local bodies = {}
 local i = 0
@@ -127,7 +129,7 @@ def main() -> None:
     conn.close()
     h = statistics.median(r for r, _ in health)
     p = statistics.median(r for r, _ in posts)
-    print(f"machine: {os.cpu_count()} cores; gunicorn gthread per intake/gunicorn_conf.py; wrk -c{args.connections}")
+    print(f"machine: {os.cpu_count()} cores; gunicorn as intake/gunicorn_conf.py sets it ({CONF}); wrk -c{args.connections}")
     print(
         f"GET /healthz              median {h:8.0f} req/s   rounds {[round(r) for r, _ in health]}"
         f"  p50 {[x for _, x in health]}"

@@ -9,9 +9,9 @@ request with its seq. No request is answered before its row is committed.
 
 from __future__ import annotations
 
+import collections
 import fcntl
 import hashlib
-import queue
 import sqlite3
 import sys
 import threading
@@ -166,7 +166,11 @@ class SQLiteStore:
         # kernel instead of polling SQLite's busy handler, which sleeps for
         # milliseconds at a time and would stall every group behind it.
         self._commit_lock = open(path.with_name(path.name + ".commit-lock"), "a+b")  # noqa: SIM115 - held for the store's life
-        self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
+        # Submissions waiting for a group: appended by request threads (or
+        # greenlets), taken by the committer; deque appends and pops are atomic.
+        self._pending: collections.deque[_Pending] = collections.deque()
+        self._wakeup = threading.Event()
+        self._closing = False
         self._thread = threading.Thread(target=self._commit_loop, name="dvr-group-commit", daemon=True)
         self._thread.start()
 
@@ -174,7 +178,8 @@ class SQLiteStore:
         if not isinstance(envelope, Envelope):
             raise NotEncrypted("the store accepts only parsed envelopes")
         pending = _Pending(envelope, with_leaf=self.log is not None)
-        self._queue.put(pending)
+        self._pending.append(pending)
+        self._wakeup.set()
         if not pending.done.acquire(timeout=_WAIT_SECONDS):
             raise StorageUnavailable("the store did not commit in time")
         if pending.error is not None:
@@ -183,30 +188,15 @@ class SQLiteStore:
         return pending.result
 
     def _commit_loop(self) -> None:
+        offload = _offloader()
         while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            # Wait for the other processes' committers before taking the
-            # group, so it holds everything that arrived during the wait:
-            # their commits take the shared fsync turns, and each turn
-            # should make as many of our submissions durable as it can.
-            offload = _offloader()
-            offload(fcntl.flock, self._commit_lock, fcntl.LOCK_EX)
-            try:
-                group = [first]
-                while len(group) < _MAX_GROUP:
-                    try:
-                        item = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if item is None:
-                        self._queue.put(None)
-                        break
-                    group.append(item)
-                outcome = offload(self._commit, group)
-            finally:
-                fcntl.flock(self._commit_lock, fcntl.LOCK_UN)
+            self._wakeup.wait()
+            self._wakeup.clear()  # before taking the group: a later append wakes the next round
+            if not self._pending:
+                if self._closing:
+                    return
+                continue
+            group, outcome = offload(self._take_turn_and_commit)
             # Release the requests only now, with the lock free for the others.
             for item in group:
                 if isinstance(outcome, sqlite3.Error):
@@ -214,6 +204,21 @@ class SQLiteStore:
                 else:
                     item.result = outcome[item.sha256]
                 item.done.release()
+
+    def _take_turn_and_commit(self) -> tuple[list[_Pending], dict[str, Stored] | sqlite3.Error]:
+        """Wait for the other processes' committers, then take the group, so
+        it holds everything that arrived during the wait (their commits take
+        the shared fsync turns, and each turn should make as many of our
+        submissions durable as it can), and commit it. Runs where it may
+        block: see `_offloader`."""
+        fcntl.flock(self._commit_lock, fcntl.LOCK_EX)
+        try:
+            group: list[_Pending] = []
+            while self._pending and len(group) < _MAX_GROUP:
+                group.append(self._pending.popleft())
+            return group, self._commit(group)
+        finally:
+            fcntl.flock(self._commit_lock, fcntl.LOCK_UN)
 
     def _commit(self, group: list[_Pending]) -> dict[str, Stored] | sqlite3.Error:
         """Store `group` in one transaction and one fsync (the caller holds the
@@ -276,7 +281,8 @@ class SQLiteStore:
             conn.close()
 
     def close(self) -> None:
-        self._queue.put(None)
+        self._closing = True
+        self._wakeup.set()
         self._thread.join(timeout=5)
         self._conn.close()
         self._read.close()
