@@ -90,6 +90,11 @@ class Vault:
 
     def connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.db_path, isolation_level=None, check_same_thread=False)
+        # Large pages for a new database (a no-op for an existing one): the
+        # vault is written in whole batches and read in seq order, and 64 KiB
+        # pages make a 100k-envelope import write a sixteenth of the WAL
+        # frames (docs/performance.md: import 12% faster, publish 5%).
+        conn.execute("PRAGMA page_size=65536")
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         conn.executescript(_SCHEMA)
