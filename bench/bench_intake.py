@@ -129,7 +129,9 @@ def main() -> None:
     conn.close()
     h = statistics.median(r for r, _ in health)
     p = statistics.median(r for r, _ in posts)
-    print(f"machine: {os.cpu_count()} cores; gunicorn as intake/gunicorn_conf.py sets it ({CONF}); wrk -c{args.connections}")
+    overrides = f", overridden by {' '.join(args.gunicorn_arg)}" if args.gunicorn_arg else ""
+    server = f"gunicorn per intake/gunicorn_conf.py ({CONF}{overrides})"
+    print(f"machine: {os.cpu_count()} cores; {server}; wrk -c{args.connections}")
     print(
         f"GET /healthz              median {h:8.0f} req/s   rounds {[round(r) for r, _ in health]}"
         f"  p50 {[x for _, x in health]}"
