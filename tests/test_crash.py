@@ -27,7 +27,7 @@ from keyholder_cli.vaultdir import Vault
 
 ROUNDS = 4
 CLIENTS = 12
-POOL = 5000
+POOL = 20000  # more than the load gets through in all rounds, so every kill lands under load
 
 
 class Load:
@@ -53,7 +53,7 @@ class Load:
         while not self.stop.is_set():
             env = self._next()
             if env is None:
-                return
+                break
             try:
                 conn.request(
                     "POST", "/api/v1/submissions", body=env.canonical(), headers={"Content-Type": "application/json"}
@@ -115,6 +115,7 @@ def test_kill_9_under_load_loses_no_receipted_envelope(tmp_path, ministry_key):
         _out, err = proc.communicate(timeout=30)
         assert proc.returncode == 0, err
     assert len(receipts) > 100, "the load did not get going"
+    assert cursor[0] < POOL, "the load ran out of envelopes before the last kill"
     assert time.monotonic() - started < 60
 
     # Restart: the log is intact, and every receipted envelope is there.
