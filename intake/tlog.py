@@ -354,13 +354,11 @@ class TransparencyLog:
             conn = _connect(self.db_path)
         try:
             yield conn
-        except BaseException:
-            conn.close()  # in whatever state the error left it
-            raise
-        if self._idle.qsize() < _IDLE_READERS:
-            self._idle.put(conn)
-        else:
-            conn.close()
+        finally:
+            if conn.in_transaction or self._idle.qsize() >= _IDLE_READERS:
+                conn.close()  # an error left it mid-transaction, or enough are idle
+            else:
+                self._idle.put(conn)
 
     @contextmanager
     def _snapshot(self) -> Iterator[sqlite3.Connection]:
