@@ -183,7 +183,7 @@ class SQLiteStore:
             raise StorageUnavailable("the store did not commit in time")
         if pending.error is not None:
             raise StorageUnavailable(str(pending.error)) from pending.error
-        assert pending.result is not None  # noqa: S101 - set before done is released
+        assert pending.result is not None  # noqa: S101 - set before done is
         return pending.result
 
     def _commit_loop(self) -> None:

@@ -196,7 +196,7 @@ def node_reader(conn: sqlite3.Connection) -> NodeReader:
 class TransparencyLog:
     """The log over one intake database.
 
-    Writer side (`begin`, `append`, `seal`, `abort`): called by the store's
+    Writer side (`begin`, `append_leaf`, `seal`, `abort`): called by the store's
     group committer inside its transaction, on its connection. Reader side
     (`latest`, proofs): any request thread, each on its own connection.
     """
@@ -250,13 +250,9 @@ class TransparencyLog:
                 "SELECT seq, envelope FROM envelopes WHERE seq > ? ORDER BY seq LIMIT 1000", (self._frontier.size,)
             ).fetchall()
             for seq, envelope in rows:
-                self.append(conn, int(seq), bytes(envelope))
+                self.append_leaf(int(seq), leaf_hash(bytes(envelope)))
             self._flush(conn)
         return stored
-
-    def append(self, conn: sqlite3.Connection, seq: int, envelope: bytes) -> None:  # noqa: ARG002 - the writer's API
-        """Add the canonical envelope bytes stored as `seq` as leaf seq - 1."""
-        self.append_leaf(seq, leaf_hash(envelope))
 
     def append_leaf(self, seq: int, leaf: bytes) -> None:
         """Add `leaf`, the leaf hash of the envelope stored as `seq`, as leaf
