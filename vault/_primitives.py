@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 
 import nacl.exceptions
 import nacl.pwhash
@@ -71,6 +72,15 @@ def ed25519_from_seed(seed: bytes) -> nacl.signing.SigningKey:
 
 def ed25519_sign(seed: bytes, message: bytes) -> bytes:
     return nacl.signing.SigningKey(seed).sign(message).signature
+
+
+Signer = Callable[[bytes], bytes]
+
+
+def ed25519_signer(seed: bytes) -> Signer:
+    """Sign many messages with one key, deriving its key pair once."""
+    key = nacl.signing.SigningKey(seed)
+    return lambda message: key.sign(message).signature
 
 
 def ed25519_public(seed: bytes) -> bytes:

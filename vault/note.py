@@ -16,6 +16,7 @@ import base64
 import binascii
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from . import _primitives as p
 from .errors import InvalidSignature, VaultError
@@ -149,10 +150,24 @@ class NoteSigner:
         return f"PRIVATE+KEY+{self.name}+{v.key_id.hex()}+{_b64encode(bytes([ALG_ED25519]) + self._seed)}"
 
     def verifier(self) -> NoteVerifier:
+        return self._verifier
+
+    # Derived once: the intake signs a checkpoint per group commit, inside
+    # the commit, and each derivation is a scalar multiplication.
+    @cached_property
+    def _verifier(self) -> NoteVerifier:
         return NoteVerifier(self.name, p.ed25519_public(self._seed))
 
+    @cached_property
+    def key_id(self) -> bytes:
+        return self._verifier.key_id
+
+    @cached_property
+    def _sign(self) -> p.Signer:
+        return p.ed25519_signer(self._seed)
+
     def sign(self, message: bytes) -> bytes:
-        return p.ed25519_sign(self._seed, message)
+        return self._sign(message)
 
 
 def _check_text(text: str, what: str) -> None:
@@ -169,7 +184,7 @@ def sign_note(text: str, signer: NoteSigner) -> str:
     _check_text(text, "note text")
     if not text.endswith("\n"):
         raise InvalidNote("a note's text must end in a newline")
-    signature = signer.verifier().key_id + signer.sign(text.encode("utf-8"))
+    signature = signer.key_id + signer.sign(text.encode("utf-8"))
     return f"{text}\n{_SIG_PREFIX}{signer.name} {_b64encode(signature)}\n"
 
 
