@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sqlite3
@@ -14,7 +15,7 @@ from vault import MalformedEnvelope, parse_envelope
 
 from .config import IntakeConfig
 from .keyring import Keyring, load_keyring
-from .store import EnvelopeStore, StorageUnavailable
+from .store import EnvelopeStore, StorageUnavailable, Stored
 from .tlog import TransparencyLog
 
 __all__ = ["api_error", "make_blueprint"]
@@ -26,6 +27,31 @@ def api_error(status: int, code: str, message: str) -> Response:
     response = jsonify({"error": {"code": code, "message": message}})
     response.status_code = status
     return response
+
+
+@functools.lru_cache(maxsize=64)
+def _json_string(text: str) -> str:
+    return json.dumps(text)
+
+
+def receipt_json(stored: Stored, log_members: dict[str, Any] | None) -> str:
+    """The receipt, byte for byte as jsonify writes it (sorted keys, compact,
+    ASCII only, a final newline), formatted directly, because one is written
+    for every submission. The integers need no care; the hash is lowercase
+    hex and the audit path base64, which JSON never escapes; the day and the
+    checkpoint note (shared by a whole group, with its newlines and em dash)
+    are escaped by `json` once each and remembered. tests/test_api.py checks
+    this against json.dumps for any values."""
+    sha, seq = stored.envelope_sha256, stored.seq
+    fmt, day = _json_string(RECEIPT_FORMAT), _json_string(stored.received_on)
+    if log_members is None:
+        return f'{{"envelope_sha256":"{sha}","format":{fmt},"received_on":{day},"seq":{seq:d}}}\n'
+    checkpoint, index = _json_string(log_members["checkpoint"]), log_members["leaf_index"]
+    path = ",".join([f'"{h}"' for h in log_members["inclusion_proof"]])
+    return (
+        f'{{"checkpoint":{checkpoint},"envelope_sha256":"{sha}","format":{fmt},"inclusion_proof":[{path}],'
+        f'"leaf_index":{index:d},"received_on":{day},"seq":{seq:d}}}\n'
+    )
 
 
 class _DuplicateMember(ValueError):
@@ -43,7 +69,12 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 class _KeyCache:
     """Re-reads keys.json when it changes, so `intake keys add` takes effect
-    without a restart."""
+    without a restart.
+
+    As a container of kids (what a submission is checked against) it looks
+    at the file only for a kid it does not know yet: keys.json only grows
+    (`intake keys add` is the one writer), so a kid once seen stays
+    installed, and a submission need not cost a stat of the file."""
 
     def __init__(self, config: IntakeConfig) -> None:
         self._path = config.keys_path
@@ -60,6 +91,9 @@ class _KeyCache:
             self._ring = load_keyring(self._path)
             self._stamp = stamp
         return self._ring
+
+    def __contains__(self, kid: object) -> bool:
+        return kid in self._ring.kids or kid in self.get().kids
 
 
 def make_blueprint(config: IntakeConfig, store: EnvelopeStore, log: TransparencyLog | None = None) -> Blueprint:
@@ -81,9 +115,8 @@ def make_blueprint(config: IntakeConfig, store: EnvelopeStore, log: Transparency
             return api_error(400, "not_an_envelope", "the envelope repeats a member")
         except (ValueError, UnicodeDecodeError):
             return api_error(400, "not_json", "the body is not JSON")
-        ring = keys.get()
         try:
-            envelope = parse_envelope(obj, ring.kids)
+            envelope = parse_envelope(obj, keys)
         except MalformedEnvelope as exc:
             status = 400 if exc.code == "not_an_envelope" else 422
             return api_error(status, exc.code, str(exc))
@@ -96,25 +129,17 @@ def make_blueprint(config: IntakeConfig, store: EnvelopeStore, log: Transparency
                 "storage_unavailable",
                 "the registration could not be stored; nothing was kept, please try again later",
             )
-        receipt = {
-            "format": RECEIPT_FORMAT,
-            "seq": stored.seq,
-            "envelope_sha256": stored.envelope_sha256,
-            "received_on": stored.received_on,
-        }
+        members = None
         if log is not None:  # leaf_index, checkpoint, inclusion_proof (docs/transparency.md)
             try:
-                receipt.update(log.receipt_members(stored.seq, stored.log_size, stored.checkpoint))
+                members = log.receipt_members(stored.seq, stored.log_size, stored.checkpoint)
             except sqlite3.Error:
                 return api_error(
                     503,
                     "log_unavailable",
                     "the registration was stored but its log proof could not be made; send it again for the receipt",
                 )
-        # The bytes jsonify makes (sorted keys, compact, a final newline),
-        # without its per-call provider and argument handling.
-        body = json.dumps(receipt, sort_keys=True, separators=(",", ":")) + "\n"
-        return Response(body, status=201, mimetype="application/json")
+        return Response(receipt_json(stored, members), status=201, mimetype="application/json")
 
     @bp.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:

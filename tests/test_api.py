@@ -8,6 +8,8 @@ import json
 import sqlite3
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from support import submission
 
 import vault
@@ -142,6 +144,21 @@ def test_no_keys_installed_means_every_kid_is_unknown(tmp_path, ministry_key):
     app.extensions["dvr_store"].close()
 
 
+def test_a_key_installed_while_the_server_runs_is_accepted_at_once(intake_server, ministry_key):
+    from intake.keyring import add_bundle
+
+    # a second encryption key under the ministry's pinned signing key
+    other = vault.UnlockedKey.from_private_bytes(b"\x06" * 32, ministry_key.private_bytes()[1])
+    sealed = vault.seal(submission(), other.public_key).to_json()
+    assert intake_server.submit(sealed)[1]["error"]["code"] == "unknown_kid"
+    add_bundle(intake_server.config.keys_path, other.bundle().to_json(), make_current=False)
+    status, receipt = intake_server.submit(sealed)
+    assert (status, receipt["seq"]) == (201, 1)
+    # the key installed first is still accepted
+    assert intake_server.submit(vault.seal(submission(), ministry_key.public_key).to_json())[0] == 201
+    assert stored_rows(intake_server) == 2
+
+
 def test_the_store_refuses_what_is_not_an_envelope(tmp_path):
     from intake.store import NotEncrypted, SQLiteStore
 
@@ -180,3 +197,24 @@ def test_the_receipt_is_compact_sorted_json_as_flask_writes_it(tmp_path, ministr
     with app.app_context():  # the wire format of every earlier release
         assert resp.data == jsonify(resp.get_json()).get_data()
     assert resp.data.endswith(b"}\n") and b": " not in resp.data
+
+
+_B64 = st.binary(min_size=32, max_size=32).map(lambda h: base64.b64encode(h).decode())
+
+
+@given(
+    seq=st.integers(min_value=1, max_value=2**53),
+    sha=st.binary(min_size=32, max_size=32).map(bytes.hex),
+    day=st.text(max_size=12),
+    checkpoint=st.text(max_size=300),
+    path=st.lists(_B64, max_size=40),
+    logged=st.booleans(),
+)
+def test_the_receipt_text_is_what_json_writes_for_any_values(seq, sha, day, checkpoint, path, logged):
+    from intake.api import receipt_json
+    from intake.store import Stored
+
+    receipt = {"format": "dvr-receipt/1", "seq": seq, "envelope_sha256": sha, "received_on": day}
+    members = {"leaf_index": seq - 1, "checkpoint": checkpoint, "inclusion_proof": path} if logged else None
+    expected = json.dumps(receipt | (members or {}), sort_keys=True, separators=(",", ":")) + "\n"
+    assert receipt_json(Stored(seq, sha, day), members) == expected

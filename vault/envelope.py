@@ -4,6 +4,7 @@ to the ministry's public key, bound to the key id through HPKE `info`."""
 from __future__ import annotations
 
 import re
+from collections.abc import Container
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,7 +100,7 @@ def seal(submission: bytes, public_key: bytes) -> Envelope:
     return Envelope(kid=kid, ct=ct)
 
 
-def parse_envelope(obj: Any, known_kids: frozenset[str] | set[str] | None = None) -> Envelope:
+def parse_envelope(obj: Any, known_kids: Container[str] | None = None) -> Envelope:
     """Check that `obj` (parsed JSON) is a well-formed v1 envelope.
 
     Raises MalformedEnvelope with a code the intake returns to clients. All
