@@ -210,7 +210,8 @@ class TransparencyLog:
         self._rows: list[tuple[int, bytes]] = []  # node rows of the open transaction
         self._group: dict[NodeId, bytes] = {}  # the frontier at its start and the nodes it finished
         self._pending: tuple[int, int, dict[NodeId, bytes]] | None = None
-        self._recent: dict[int, tuple[int, dict[NodeId, bytes]]] = {}  # size -> (first leaf, nodes)
+        # size -> (first leaf, nodes, their base64 text once a receipt needed it)
+        self._recent: dict[int, tuple[int, dict[NodeId, bytes], dict[bytes, str]]] = {}
         self._idle: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
 
     @property
@@ -295,7 +296,7 @@ class TransparencyLog:
         node of the audit path of any leaf the group added."""
         if self._pending is not None:
             size, start, nodes = self._pending
-            self._recent[size] = (start, nodes)
+            self._recent[size] = (start, nodes, {})
             while len(self._recent) > _RECENT_GROUPS:
                 del self._recent[next(iter(self._recent))]
             self._pending = None
@@ -385,13 +386,17 @@ class TransparencyLog:
         to that checkpoint's root (standard base64, as in the checkpoint)."""
         index = seq - 1
         recent = self._recent.get(size)
-        proof = None
         if recent is not None and index >= recent[0]:
+            start, nodes, texts = recent
             with contextlib.suppress(LookupError):  # cannot happen (test_merkle); the database can tell
-                proof = inclusion_proof(index, size, lambda _ids: recent[1])
-        if proof is None:  # an envelope sent again, or an older group: `size` is committed, its nodes are stored
-            with self._reading() as conn:
-                proof = inclusion_proof(index, size, node_reader(conn))
+                proof = inclusion_proof(index, size, lambda _ids: nodes)
+                # The receipts of one group share most of their audit paths:
+                # each shared node is written in base64 once.
+                path = [texts.get(h) or texts.setdefault(h, b64(h)) for h in proof]
+                return {"leaf_index": index, "checkpoint": checkpoint, "inclusion_proof": path}
+        # an envelope sent again, or an older group: `size` is committed, its nodes are stored
+        with self._reading() as conn:
+            proof = inclusion_proof(index, size, node_reader(conn))
         return {"leaf_index": index, "checkpoint": checkpoint, "inclusion_proof": [b64(h) for h in proof]}
 
     def consistency_proof(self, first: int, second: int) -> list[bytes]:
