@@ -15,7 +15,7 @@ from vault import MalformedEnvelope, parse_envelope
 
 from .config import IntakeConfig
 from .keyring import Keyring, load_keyring
-from .store import EnvelopeStore, StorageUnavailable, Stored
+from .store import CommitUnconfirmed, EnvelopeStore, StorageUnavailable, Stored
 from .tlog import TransparencyLog
 
 __all__ = ["api_error", "make_blueprint"]
@@ -122,6 +122,14 @@ def make_blueprint(config: IntakeConfig, store: EnvelopeStore, log: Transparency
             return api_error(status, exc.code, str(exc))
         try:
             stored = store.append(envelope)
+        except CommitUnconfirmed:
+            current_app.logger.error("a commit was not confirmed in time; a submission was answered with 503")
+            return api_error(
+                503,
+                "storage_unavailable",
+                "the registration was not confirmed in time and may have been stored;"
+                " sending the same envelope again is safe: it is stored once and gets its receipt",
+            )
         except StorageUnavailable:
             current_app.logger.error("storage unavailable; a submission was refused with 503")
             return api_error(

@@ -17,7 +17,7 @@ from support import submission
 
 import vault
 from intake.sqlbatch import MAX_ROWS
-from intake.store import SQLiteStore, StorageUnavailable, Stored
+from intake.store import CommitUnconfirmed, SQLiteStore, StorageUnavailable, Stored
 from intake.tlog import TransparencyLog, ensure_log_key
 
 
@@ -106,4 +106,64 @@ def test_a_store_without_log_numbers_new_envelopes_and_repeats_keep_theirs(tmp_p
         assert [row[0] for row in store.rows_after(0)] == [1, 2, 3]
         assert store.append(envs[0]).checkpoint == ""  # no log, no checkpoint
     finally:
+        store.close()
+
+
+def _append_in_background(store: SQLiteStore, envelope) -> tuple[threading.Thread, dict]:
+    outcome: dict = {}
+
+    def run() -> None:
+        try:
+            outcome["stored"] = store.append(envelope)
+        except StorageUnavailable as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, outcome
+
+
+def test_a_submission_queued_too_long_is_refused_and_never_stored(tmp_path: Path, ministry_key):
+    db = tmp_path / "plain.sqlite"
+    store = SQLiteStore(db, wait_seconds=1.0)
+    late = vault.seal(submission() + b" late", ministry_key.public_key)
+    try:
+        # Another server process holds the commit turn and does not let go.
+        with open(db.with_name(db.name + ".commit-lock"), "a+b") as other:
+            fcntl.flock(other, fcntl.LOCK_EX)
+            thread, outcome = _append_in_background(store, late)
+            thread.join(timeout=10)
+            assert not thread.is_alive()
+            error = outcome["error"]
+            assert type(error) is StorageUnavailable and "nothing was kept" in str(error)
+            fcntl.flock(other, fcntl.LOCK_UN)
+        # Withdrawn, not merely abandoned: the committer never stores it.
+        assert store.append(vault.seal(submission() + b" next", ministry_key.public_key)).seq == 1
+        assert store.count() == 1
+    finally:
+        store.close()
+
+
+def test_a_commit_that_outlasts_the_wait_is_unconfirmed_and_a_resend_gets_its_receipt(tmp_path: Path, ministry_key):
+    db = tmp_path / "plain.sqlite"
+    store = SQLiteStore(db, wait_seconds=1.0)
+    envelope = vault.seal(submission() + b" slow", ministry_key.public_key)
+    blocker = sqlite3.connect(db, isolation_level=None)
+    try:
+        # The committer gets its turn but the database stays locked (a stalled
+        # disk would look the same): the group is taken and cannot finish.
+        blocker.execute("BEGIN IMMEDIATE")
+        thread, outcome = _append_in_background(store, envelope)
+        thread.join(timeout=10)
+        assert not thread.is_alive()
+        assert isinstance(outcome["error"], CommitUnconfirmed)
+        blocker.execute("ROLLBACK")  # the disk recovers: the commit goes through
+        deadline = time.monotonic() + 10
+        while store.count() == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert store.count() == 1
+        assert store.append(envelope).seq == 1  # sending it again returns its seq, stored once
+        assert store.count() == 1
+    finally:
+        blocker.close()
         store.close()
