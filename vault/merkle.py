@@ -91,6 +91,8 @@ def subtree_nodes(start: int, end: int) -> list[NodeId]:
 
 def _fold(hashes: Sequence[bytes]) -> bytes:
     """Hash of a right-edge subtree from its complete parts (left to right)."""
+    if len(hashes) == 1:  # a complete subtree: most ranges of a proof
+        return hashes[0]
     acc = hashes[-1]
     for h in reversed(hashes[:-1]):
         acc = node_hash(h, acc)
@@ -116,13 +118,23 @@ def root_hash(size: int, read: NodeReader) -> bytes:
 
 
 def _path(index: int, start: int, end: int) -> list[_Range]:
-    """RFC 6962 PATH(m, D[start:end]) as subtree ranges, leaf side first."""
-    if end - start == 1:
-        return []
-    k = _split(end - start)
-    if index < start + k:
-        return [*_path(index, start, start + k), (start + k, end)]
-    return [*_path(index, start + k, end), (start, start + k)]
+    """RFC 6962 PATH(m, D[start:end]) as subtree ranges, leaf side first.
+
+    The RFC's recursion, unrolled: each step down the tree keeps the half
+    that holds the leaf and records the other half, so the ranges come out
+    root side first and are reversed at the end. (An intake computes one
+    of these per receipt.)"""
+    ranges: list[_Range] = []
+    while end - start > 1:
+        k = 1 << ((end - start - 1).bit_length() - 1)  # _split(end - start)
+        if index < start + k:
+            ranges.append((start + k, end))
+            end = start + k
+        else:
+            ranges.append((start, start + k))
+            start += k
+    ranges.reverse()
+    return ranges
 
 
 def _subproof(m: int, start: int, end: int, complete: bool) -> list[_Range]:
