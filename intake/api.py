@@ -9,7 +9,7 @@ import sqlite3
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from vault import MalformedEnvelope, parse_envelope
 
@@ -67,6 +67,29 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return obj
 
 
+# One decoder for every request (json.loads with a hook builds one per call).
+# FORMATS.md: JSON is UTF-8.
+_ENVELOPE_JSON = json.JSONDecoder(object_pairs_hook=_no_duplicates)
+
+
+def _body(max_body: int) -> bytes:
+    """The request body; RequestEntityTooLarge (413) if it is over `max_body`.
+
+    With a Content-Length within the limit, as browsers and clients send it,
+    it is read straight from the WSGI input, which the server ends at that
+    length. Otherwise werkzeug reads it: a declared length over the limit is
+    refused at once, and a body without a length (chunked) is read up to the
+    limit, where werkzeug stops without a word; a body that reaches the limit
+    is refused then, rather than parsed cut short."""
+    length = request.content_length
+    if length is not None and length <= max_body:
+        return bytes(request.environ["wsgi.input"].read(length))
+    body = request.get_data(cache=False)
+    if len(body) >= max_body:
+        raise RequestEntityTooLarge()
+    return body
+
+
 class _KeyCache:
     """Re-reads keys.json when it changes, so `intake keys add` takes effect
     without a restart.
@@ -106,11 +129,10 @@ def make_blueprint(config: IntakeConfig, store: EnvelopeStore, log: Transparency
 
     @bp.post("/submissions")
     def post_submission() -> Response:
-        if request.mimetype != "application/json":
+        if request.environ.get("CONTENT_TYPE") != "application/json" and request.mimetype != "application/json":
             return api_error(415, "unsupported_media_type", "send the envelope as Content-Type: application/json")
-        body = request.get_data(cache=False)
         try:
-            obj = json.loads(body, object_pairs_hook=_no_duplicates)
+            obj = _ENVELOPE_JSON.decode(_body(config.max_body).decode("utf-8"))
         except _DuplicateMember:
             return api_error(400, "not_an_envelope", "the envelope repeats a member")
         except (ValueError, UnicodeDecodeError):

@@ -7,7 +7,10 @@ whole worker."""
 from __future__ import annotations
 
 import fcntl
+import http.client
 import json
+import socket
+import sqlite3
 import threading
 import time
 
@@ -57,3 +60,44 @@ def test_a_submission_waiting_for_its_commit_holds_up_no_other_request(tmp_path,
         tv.check_receipt(json.loads(json.dumps(receipt)), envelope.canonical(), tv.parse_key(vkey))
     finally:
         server.stop()
+
+
+def _post_raw(port: int, head: str, body: bytes) -> tuple[int, dict]:
+    """One HTTP/1.1 POST written byte for byte, so the framing is the test's."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(head.encode("latin-1") + b"\r\n" + body)
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        return response.status, json.loads(response.read())
+
+
+def _chunked(data: bytes, size: int = 500) -> bytes:
+    parts = [data[i : i + size] for i in range(0, len(data), size)]
+    return b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in parts) + b"0\r\n\r\n"
+
+
+def test_every_framing_of_a_body_is_read_and_the_limit_holds_for_each(tmp_path, ministry_key):
+    data = tmp_path / "intake"
+    data.mkdir()
+    add_bundle(data / "keys.json", ministry_key.bundle().to_json())
+    server = ProdServer(data, tmp_path / "gunicorn.log", "--workers=1")
+    sealed = [vault.seal(submission() + b" %d" % i, ministry_key.public_key).canonical() for i in range(3)]
+    post = "POST /api/v1/submissions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+    try:
+        length = f"{post}Content-Type: application/json\r\nContent-Length: {len(sealed[0])}\r\n"
+        assert _post_raw(server.port, length, sealed[0])[1]["seq"] == 1
+        charset = f"{post}Content-Type: application/json; charset=utf-8\r\nContent-Length: {len(sealed[1])}\r\n"
+        assert _post_raw(server.port, charset, sealed[1])[1]["seq"] == 2
+        chunked = f"{post}Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+        assert _post_raw(server.port, chunked, _chunked(sealed[2]))[1]["seq"] == 3
+        # Over the limit, declared or not: refused, nothing stored.
+        big = b'{"format": "dvr-envelope/1", "kid": "K", "ct": "' + b"A" * 40000 + b'"}'
+        status, body = _post_raw(server.port, chunked, _chunked(big, 4000))
+        assert (status, body["error"]["code"]) == (413, "too_large")
+        declared = f"{post}Content-Type: application/json\r\nContent-Length: {len(big)}\r\n"
+        status, body = _post_raw(server.port, declared, big)
+        assert (status, body["error"]["code"]) == (413, "too_large")
+        assert request("127.0.0.1", server.port, "GET", "/api/v1/log/checkpoint")[0] == 200
+    finally:
+        server.stop()
+    assert sqlite3.connect(data / "intake.sqlite").execute("SELECT COUNT(*) FROM envelopes").fetchone()[0] == 3
