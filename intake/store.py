@@ -136,6 +136,11 @@ def connect(path: Path, max_pages: int | None = None) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA busy_timeout=30000")
+    # A group's multi-row INSERT keeps a statement journal (to undo just that
+    # statement); past 64 KiB SQLite spills it to a new temporary file in
+    # /var/tmp: an open, writes and an unlink in nearly every commit. It
+    # holds only pages of this transaction, never more than a group's.
+    conn.execute("PRAGMA temp_store=MEMORY")
     if max_pages is not None:  # tests: a full disk, as SQLite sees it
         conn.execute(f"PRAGMA max_page_count={int(max_pages)}")
     return conn
