@@ -64,6 +64,24 @@ end
 SLICE = 20_000  # envelopes per wrk thread and round: more than a 5 s round sends
 
 
+def server_cpu_seconds(master: int) -> float:
+    """User and system CPU time so far of the gunicorn master and its workers
+    (every thread, the committers included), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    try:
+        children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    except OSError:
+        children = []
+    total = 0
+    for pid in [str(master), *children]:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -132,9 +150,14 @@ def main() -> None:
             except OSError:
                 time.sleep(0.1)
         health, posts = [], []
+        cpu = {"GET": 0.0, "POST": 0.0}  # server CPU seconds per kind of round
         for r in range(args.rounds):
+            before = server_cpu_seconds(server.pid)
             health.append(wrk(base + "/healthz", args.seconds, args.connections))
+            middle = server_cpu_seconds(server.pid)
             posts.append(wrk(base + "/", args.seconds, args.connections, script, bodies, offset=r))
+            cpu["GET"] += middle - before
+            cpu["POST"] += server_cpu_seconds(server.pid) - middle
     finally:
         server.terminate()
         server.wait(timeout=20)
@@ -154,7 +177,17 @@ def main() -> None:
         f"POST /api/v1/submissions  median {p:8.0f} req/s   rounds {[round(r) for r, _ in posts]}"
         f"  p50 {[x for _, x in posts]}"
     )
-    print(f"ratio submissions/healthz: {p / h:.2f}  (target >= 0.5)")
+    pairs = [post / get for (post, _), (get, _) in zip(posts, health, strict=True)]
+    print(
+        f"ratio submissions/healthz: {p / h:.2f}  (target >= 0.5); round by round {[round(x, 2) for x in pairs]},"
+        f" median {statistics.median(pairs):.2f}"
+    )
+    per_get = 1e6 * cpu["GET"] / sum(rate * args.seconds for rate, _ in health)
+    per_post = 1e6 * cpu["POST"] / sum(rate * args.seconds for rate, _ in posts)
+    print(
+        f"server CPU per request: GET /healthz {per_get:.0f} us, POST {per_post:.0f} us"
+        f" (their ratio {per_get / per_post:.2f}: what the rates would show if nothing else used the cores)"
+    )
     print(f"envelopes durably stored: {stored} (distinct envelopes available: {n_bodies})")
     shutil.rmtree(tmp, ignore_errors=True)
 
