@@ -34,6 +34,9 @@ def _json_string(text: str) -> str:
     return json.dumps(text)
 
 
+_RECEIPT_FORMAT_JSON = json.dumps(RECEIPT_FORMAT)
+
+
 def receipt_json(stored: Stored, log_members: dict[str, Any] | None) -> str:
     """The receipt, byte for byte as jsonify writes it (sorted keys, compact,
     ASCII only, a final newline), formatted directly, because one is written
@@ -42,8 +45,7 @@ def receipt_json(stored: Stored, log_members: dict[str, Any] | None) -> str:
     checkpoint note (shared by a whole group, with its newlines and em dash)
     are escaped by `json` once each and remembered. tests/test_api.py checks
     this against json.dumps for any values."""
-    sha, seq = stored.envelope_sha256, stored.seq
-    fmt, day = _json_string(RECEIPT_FORMAT), _json_string(stored.received_on)
+    sha, seq, fmt, day = stored.envelope_sha256, stored.seq, _RECEIPT_FORMAT_JSON, _json_string(stored.received_on)
     if log_members is None:
         return f'{{"envelope_sha256":"{sha}","format":{fmt},"received_on":{day},"seq":{seq:d}}}\n'
     checkpoint, index = _json_string(log_members["checkpoint"]), log_members["leaf_index"]

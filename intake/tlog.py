@@ -387,7 +387,7 @@ class TransparencyLog:
         index = seq - 1
         recent = self._recent.get(size)
         if recent is not None and index >= recent[0]:
-            start, nodes, texts = recent
+            _first, nodes, texts = recent
             with contextlib.suppress(LookupError):  # cannot happen (test_merkle); the database can tell
                 proof = inclusion_proof(index, size, lambda _ids: nodes)
                 # The receipts of one group share most of their audit paths:
