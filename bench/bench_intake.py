@@ -5,11 +5,14 @@ wrk (Debian package `wrk`): first GET /healthz (the framework's ceiling),
 then POST /api/v1/submissions with distinct pre-sealed envelopes, each
 answered 201 only after its group commit (synchronous=FULL). Prints medians
 of several rounds and the ratio. Run: .venv/bin/python bench/bench_intake.py
+(--connections N for another concurrency, --prefill N to start from a store
+that already holds N envelopes).
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
 import os
 import re
@@ -25,7 +28,7 @@ import urllib.request
 from pathlib import Path
 
 import vault
-from intake import gunicorn_conf
+from intake import IntakeConfig, create_app, gunicorn_conf
 from intake.keyring import add_bundle
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,6 +85,23 @@ def server_cpu_seconds(master: int) -> float:
     return total / tick
 
 
+def prefill(data: Path, count: int, submission: bytes, public_key: bytes) -> None:
+    """Store `count` envelopes through the intake's own store and log (the
+    app the server builds, without HTTP), so that the rounds run against a
+    store of that size: each new envelope's cost grows with the index."""
+    app = create_app(IntakeConfig(data_dir=data))
+    store = app.extensions["dvr_store"]
+    started = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(64) as pool:  # 64 at a time: groups, as under load
+        for start in range(0, count, 10_000):
+            batch = [vault.seal(submission, public_key) for _ in range(min(10_000, count - start))]
+            list(pool.map(store.append, batch))
+            print(f"prefill: {start + len(batch)}/{count} stored", file=sys.stderr)
+    store.close()
+    app.extensions["dvr_log"].close()
+    print(f"prefill: {count} envelopes stored in {time.monotonic() - started:.0f} s", file=sys.stderr)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -111,6 +131,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--gunicorn-arg", action="append", default=[], help="extra gunicorn flag, e.g. --workers=1")
+    parser.add_argument("--prefill", type=int, default=0, help="envelopes stored before the first round")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("bench: needs wrk (apt-get install wrk)")
@@ -126,6 +147,8 @@ def main() -> None:
     with open(bodies, "w") as fp:
         for _ in range(n_bodies):
             fp.write(json.dumps(vault.seal(sub, key.public_key).to_json()) + "\n")
+    if args.prefill:
+        prefill(data, args.prefill, sub, key.public_key)
     script = tmp / "post.lua"
     script.write_text(LUA.replace("SLICE", str(SLICE)))
 
@@ -188,7 +211,10 @@ def main() -> None:
         f"server CPU per request: GET /healthz {per_get:.0f} us, POST {per_post:.0f} us"
         f" (their ratio {per_get / per_post:.2f}: what the rates would show if nothing else used the cores)"
     )
-    print(f"envelopes durably stored: {stored} (distinct envelopes available: {n_bodies})")
+    print(
+        f"envelopes durably stored: {stored}, {args.prefill} of them before the rounds"
+        f" (distinct envelopes available to the rounds: {n_bodies})"
+    )
     shutil.rmtree(tmp, ignore_errors=True)
 
 
