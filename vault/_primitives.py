@@ -70,10 +70,6 @@ def ed25519_from_seed(seed: bytes) -> nacl.signing.SigningKey:
     return nacl.signing.SigningKey(seed)
 
 
-def ed25519_sign(seed: bytes, message: bytes) -> bytes:
-    return nacl.signing.SigningKey(seed).sign(message).signature
-
-
 Signer = Callable[[bytes], bytes]
 
 
@@ -81,6 +77,10 @@ def ed25519_signer(seed: bytes) -> Signer:
     """Sign many messages with one key, deriving its key pair once."""
     key = nacl.signing.SigningKey(seed)
     return lambda message: key.sign(message).signature
+
+
+def ed25519_sign(seed: bytes, message: bytes) -> bytes:
+    return ed25519_signer(seed)(message)
 
 
 def ed25519_public(seed: bytes) -> bytes:

@@ -126,7 +126,7 @@ def _path(index: int, start: int, end: int) -> list[_Range]:
     of these per receipt.)"""
     ranges: list[_Range] = []
     while end - start > 1:
-        k = 1 << ((end - start - 1).bit_length() - 1)  # _split(end - start)
+        k = _split(end - start)
         if index < start + k:
             ranges.append((start + k, end))
             end = start + k
