@@ -51,10 +51,14 @@ def test_one_large_group_with_repeats_is_stored_in_order_and_every_receipt_verif
             threading.Thread(target=lambda i=i, e=e: results.__setitem__(i, store.append(e)))
             for i, e in enumerate(envs)
         ]
-        for t in threads:
+        # One at a time, so the queue (and so the seqs) follow the list's
+        # order; started all at once, the threads would queue in whatever
+        # order the scheduler ran them. The committer takes the group only
+        # once it has the lock.
+        for queued, t in enumerate(threads, 1):
             t.start()
-        while len(store._pending) < len(envs):  # the committer takes the group only once it has the lock
-            time.sleep(0.01)
+            while len(store._pending) < queued:
+                time.sleep(0.001)
         fcntl.flock(other, fcntl.LOCK_UN)
         for t in threads:
             t.join()
