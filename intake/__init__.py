@@ -24,7 +24,8 @@ def create_app(config: IntakeConfig) -> Flask:
     app.extensions["dvr_store"] = store
     app.extensions["dvr_log"] = log
 
-    app.register_blueprint(api.make_blueprint(config, store, log))
+    keys = api.KeyCache(config)
+    app.register_blueprint(api.make_blueprint(config, keys))
     app.register_blueprint(log_api.make_blueprint(config, log))
     pages.init_app(app, config)
     app.register_blueprint(pages.make_blueprint(config))
@@ -37,4 +38,6 @@ def create_app(config: IntakeConfig) -> Flask:
     def too_large(_exc: Exception) -> Response:
         return api.api_error(413, "too_large", f"the body is over {config.max_body} bytes")
 
+    # The submission route, the one hot path, is answered in front of Flask.
+    app.wsgi_app = api.SubmissionHandler(app.wsgi_app, config, store, log, keys, app.logger)  # type: ignore[method-assign]
     return app

@@ -218,3 +218,75 @@ def test_the_receipt_text_is_what_json_writes_for_any_values(seq, sha, day, chec
     members = {"leaf_index": seq - 1, "checkpoint": checkpoint, "inclusion_proof": path} if logged else None
     expected = json.dumps(receipt | (members or {}), sort_keys=True, separators=(",", ":")) + "\n"
     assert receipt_json(Stored(seq, sha, day), members) == expected
+
+
+@pytest.fixture
+def app_with_key(tmp_path, ministry_key):
+    from intake import IntakeConfig, create_app
+    from intake.keyring import add_bundle
+
+    config = IntakeConfig(data_dir=tmp_path / "intake")
+    config.data_dir.mkdir()
+    add_bundle(config.keys_path, ministry_key.bundle().to_json())
+    app = create_app(config)
+    yield app
+    app.extensions["dvr_store"].close()
+
+
+def test_submissions_carry_the_headers_flask_gives_every_other_answer(app_with_key, ministry_key):
+    # SubmissionHandler answers this route in front of Flask; its answers must
+    # carry whatever pages.py's after-request hook adds to Flask's, and no cookie.
+    client = app_with_key.test_client()
+    flask_answer = client.get("/api/v1/keys")
+    for resp in (
+        client.post("/api/v1/submissions", json=vault.seal(submission(), ministry_key.public_key).to_json()),
+        client.post("/api/v1/submissions", data=b"[1]", content_type="application/json"),
+    ):
+        ours = {k: v for k, v in resp.headers.items() if k != "Content-Length"}
+        theirs = {k: v for k, v in flask_answer.headers.items() if k != "Content-Length"}
+        assert ours == theirs
+        assert int(resp.headers["Content-Length"]) == len(resp.data)
+    # another method on the path is still Flask's: 405, naming the one allowed
+    resp = client.get("/api/v1/submissions")
+    assert resp.status_code == 405 and "POST" in resp.headers["Allow"]
+
+
+@given(code=st.text(max_size=30), message=st.text(max_size=200))
+def test_error_bodies_are_the_bytes_jsonify_writes_for_any_text(code, message):
+    from flask import Flask, jsonify
+
+    from intake.api import error_body
+
+    with Flask(__name__).app_context():  # the wire format of every earlier release
+        assert error_body(code, message) == jsonify({"error": {"code": code, "message": message}}).get_data()
+
+
+def test_a_body_without_a_length_is_read_to_its_end_or_refused_over_the_limit(app_with_key, ministry_key):
+    import io
+
+    # As a WSGI server passes a chunked body: no CONTENT_LENGTH, the stream
+    # marked terminated. Without that mark there is no body at all.
+    sealed = vault.seal(submission(), ministry_key.public_key).canonical()
+    limit = 32 * 1024  # IntakeConfig.max_body
+
+    def post(body: bytes, terminated: bool) -> tuple[int, dict]:
+        environ = {
+            "REQUEST_METHOD": "POST",
+            "PATH_INFO": "/api/v1/submissions",
+            "CONTENT_TYPE": "application/json",
+            "wsgi.input": io.BytesIO(body),
+            "wsgi.input_terminated": terminated,
+        }
+        answer: list[str] = []
+        chunks = app_with_key.wsgi_app(environ, lambda status, headers: answer.append(status))
+        return int(answer[0].split()[0]), json.loads(b"".join(chunks))
+
+    assert post(sealed, terminated=False) == (400, {"error": {"code": "not_json", "message": "the body is not JSON"}})
+    status, receipt = post(sealed, terminated=True)
+    assert status == 201 and receipt["seq"] == 1
+    # JSON may start with spaces: a body of exactly the limit is accepted
+    # (the same envelope again: its receipt), one byte more is refused.
+    assert post(b" " * (limit - len(sealed)) + sealed, terminated=True) == (201, receipt)
+    status, error = post(b" " * (limit + 1 - len(sealed)) + sealed, terminated=True)
+    assert status == 413 and error["error"]["code"] == "too_large"
+    assert app_with_key.extensions["dvr_store"].count() == 1
