@@ -208,7 +208,7 @@ class SubmissionHandler:
         stream = environ["wsgi.input"]
         declared = environ.get("CONTENT_LENGTH")
         if declared:
-            length = int(declared) if declared.isdigit() else -1
+            length = int(declared) if declared.isascii() and declared.isdigit() else -1
             if length < 0:
                 raise _Refused(_BAD_REQUEST, "bad_request", "the Content-Length is not a number")
             if length > self.max_body:

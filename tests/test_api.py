@@ -290,3 +290,24 @@ def test_a_body_without_a_length_is_read_to_its_end_or_refused_over_the_limit(ap
     status, error = post(b" " * (limit + 1 - len(sealed)) + sealed, terminated=True)
     assert status == 413 and error["error"]["code"] == "too_large"
     assert app_with_key.extensions["dvr_store"].count() == 1
+
+
+@pytest.mark.parametrize("declared", ["12a", "-5", "１２", "1e3"])
+def test_a_content_length_that_is_not_a_number_is_refused_unread(app_with_key, ministry_key, declared):
+    import io
+
+    # gunicorn refuses such a request itself; the handler must not trust
+    # another server to. (werkzeug's test client sends the header as given.)
+    sealed = vault.seal(submission(), ministry_key.public_key).canonical()
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": "/api/v1/submissions",
+        "CONTENT_TYPE": "application/json",
+        "CONTENT_LENGTH": declared,
+        "wsgi.input": io.BytesIO(sealed),
+    }
+    answer: list[str] = []
+    body = b"".join(app_with_key.wsgi_app(environ, lambda status, headers: answer.append(status)))
+    assert answer == ["400 BAD REQUEST"]
+    assert json.loads(body)["error"]["code"] == "bad_request"
+    assert app_with_key.extensions["dvr_store"].count() == 0
