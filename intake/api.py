@@ -161,8 +161,8 @@ class SubmissionHandler:
 
     Every registration is one such request: it is the intake's one hot path.
     Under load, Flask's machinery per request (a request context, URL
-    matching, a Response object, the after-request hooks) took about 40% of
-    a submission's CPU (docs/performance.md). This handler answers the path
+    matching, a Response object, the after-request hooks) took about a third
+    of a submission's CPU (docs/performance.md). This handler answers the path
     with the bytes the Flask view did: the same receipt and JSON errors, the
     same security headers (pages.SECURITY_HEADERS), no cookie; tests compare
     its answers with Flask's. Anything else, another method on this path
