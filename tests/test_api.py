@@ -179,9 +179,8 @@ def test_store_tables_hold_no_client_information(intake_server, ministry_key):
     assert not {c for c in columns if any(w in c for w in ("ip", "addr", "agent", "time", "host"))}
 
 
-def test_the_receipt_is_compact_sorted_json_as_flask_writes_it(tmp_path, ministry_key):
-    from flask import jsonify
-
+@pytest.fixture
+def app_with_key(tmp_path, ministry_key):
     from intake import IntakeConfig, create_app
     from intake.keyring import add_bundle
 
@@ -189,10 +188,17 @@ def test_the_receipt_is_compact_sorted_json_as_flask_writes_it(tmp_path, ministr
     config.data_dir.mkdir()
     add_bundle(config.keys_path, ministry_key.bundle().to_json())
     app = create_app(config)
+    yield app
+    app.extensions["dvr_store"].close()
+
+
+def test_the_receipt_is_compact_sorted_json_as_flask_writes_it(app_with_key, ministry_key):
+    from flask import jsonify
+
+    app = app_with_key
     resp = app.test_client().post(
         "/api/v1/submissions", json=vault.seal(submission(), ministry_key.public_key).to_json()
     )
-    app.extensions["dvr_store"].close()
     assert resp.status_code == 201 and resp.mimetype == "application/json"
     with app.app_context():  # the wire format of every earlier release
         assert resp.data == jsonify(resp.get_json()).get_data()
@@ -218,19 +224,6 @@ def test_the_receipt_text_is_what_json_writes_for_any_values(seq, sha, day, chec
     members = {"leaf_index": seq - 1, "checkpoint": checkpoint, "inclusion_proof": path} if logged else None
     expected = json.dumps(receipt | (members or {}), sort_keys=True, separators=(",", ":")) + "\n"
     assert receipt_json(Stored(seq, sha, day), members) == expected
-
-
-@pytest.fixture
-def app_with_key(tmp_path, ministry_key):
-    from intake import IntakeConfig, create_app
-    from intake.keyring import add_bundle
-
-    config = IntakeConfig(data_dir=tmp_path / "intake")
-    config.data_dir.mkdir()
-    add_bundle(config.keys_path, ministry_key.bundle().to_json())
-    app = create_app(config)
-    yield app
-    app.extensions["dvr_store"].close()
 
 
 def test_submissions_carry_the_headers_flask_gives_every_other_answer(app_with_key, ministry_key):
@@ -261,25 +254,25 @@ def test_error_bodies_are_the_bytes_jsonify_writes_for_any_text(code, message):
         assert error_body(code, message) == jsonify({"error": {"code": code, "message": message}}).get_data()
 
 
-def test_a_body_without_a_length_is_read_to_its_end_or_refused_over_the_limit(app_with_key, ministry_key):
+def post_raw(app, body: bytes, **environ: object) -> tuple[int, dict]:
+    """POST `body` to the submission route with a hand-built WSGI environ,
+    as a server other than werkzeug's test client might pass it."""
     import io
 
+    answer: list[str] = []
+    base = {"REQUEST_METHOD": "POST", "PATH_INFO": "/api/v1/submissions", "CONTENT_TYPE": "application/json"}
+    chunks = app.wsgi_app(base | environ | {"wsgi.input": io.BytesIO(body)}, lambda status, _: answer.append(status))
+    return int(answer[0].split()[0]), json.loads(b"".join(chunks))
+
+
+def test_a_body_without_a_length_is_read_to_its_end_or_refused_over_the_limit(app_with_key, ministry_key):
     # As a WSGI server passes a chunked body: no CONTENT_LENGTH, the stream
     # marked terminated. Without that mark there is no body at all.
     sealed = vault.seal(submission(), ministry_key.public_key).canonical()
     limit = 32 * 1024  # IntakeConfig.max_body
 
     def post(body: bytes, terminated: bool) -> tuple[int, dict]:
-        environ = {
-            "REQUEST_METHOD": "POST",
-            "PATH_INFO": "/api/v1/submissions",
-            "CONTENT_TYPE": "application/json",
-            "wsgi.input": io.BytesIO(body),
-            "wsgi.input_terminated": terminated,
-        }
-        answer: list[str] = []
-        chunks = app_with_key.wsgi_app(environ, lambda status, headers: answer.append(status))
-        return int(answer[0].split()[0]), json.loads(b"".join(chunks))
+        return post_raw(app_with_key, body, **{"wsgi.input_terminated": terminated})
 
     assert post(sealed, terminated=False) == (400, {"error": {"code": "not_json", "message": "the body is not JSON"}})
     status, receipt = post(sealed, terminated=True)
@@ -294,20 +287,9 @@ def test_a_body_without_a_length_is_read_to_its_end_or_refused_over_the_limit(ap
 
 @pytest.mark.parametrize("declared", ["12a", "-5", "１２", "1e3"])
 def test_a_content_length_that_is_not_a_number_is_refused_unread(app_with_key, ministry_key, declared):
-    import io
-
     # gunicorn refuses such a request itself; the handler must not trust
-    # another server to. (werkzeug's test client sends the header as given.)
+    # another server to.
     sealed = vault.seal(submission(), ministry_key.public_key).canonical()
-    environ = {
-        "REQUEST_METHOD": "POST",
-        "PATH_INFO": "/api/v1/submissions",
-        "CONTENT_TYPE": "application/json",
-        "CONTENT_LENGTH": declared,
-        "wsgi.input": io.BytesIO(sealed),
-    }
-    answer: list[str] = []
-    body = b"".join(app_with_key.wsgi_app(environ, lambda status, headers: answer.append(status)))
-    assert answer == ["400 BAD REQUEST"]
-    assert json.loads(body)["error"]["code"] == "bad_request"
+    status, error = post_raw(app_with_key, sealed, CONTENT_LENGTH=declared)
+    assert (status, error["error"]["code"]) == (400, "bad_request")
     assert app_with_key.extensions["dvr_store"].count() == 0
