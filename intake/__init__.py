@@ -25,7 +25,7 @@ def create_app(config: IntakeConfig) -> Flask:
     app.extensions["dvr_log"] = log
 
     keys = api.KeyCache(config)
-    app.register_blueprint(api.make_blueprint(config, keys))
+    app.register_blueprint(api.make_blueprint(keys))
     app.register_blueprint(log_api.make_blueprint(config, log))
     pages.init_app(app, config)
     app.register_blueprint(pages.make_blueprint(config))

@@ -117,7 +117,7 @@ class KeyCache:
         return kid in self._ring.kids or kid in self.get().kids
 
 
-def make_blueprint(config: IntakeConfig, keys: KeyCache) -> Blueprint:
+def make_blueprint(keys: KeyCache) -> Blueprint:
     """The API's routes other than the submission itself: GET /keys, and the
     405 for a submission sent with another method. (A POST of a submission
     never reaches Flask: `SubmissionHandler` answers it.)"""
@@ -133,8 +133,7 @@ def make_blueprint(config: IntakeConfig, keys: KeyCache) -> Blueprint:
 
     @bp.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
-        if exc.code == 413:
-            return api_error(413, "too_large", f"the body is over {config.max_body} bytes")
+        # (An over-limit body is SubmissionHandler's, or create_app's 413 handler's: no route here reads one.)
         return api_error(exc.code or 500, (exc.name or "error").lower().replace(" ", "_"), exc.description or "")
 
     return bp
