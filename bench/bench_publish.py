@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import multiprocessing as mp
 import os
 import shutil
 import statistics
@@ -28,6 +27,7 @@ from procmem import run_measured  # noqa: E402
 
 import vault  # noqa: E402
 from vault.batch import BatchHeader, write_batch  # noqa: E402
+from vault.workers import forked_workers  # noqa: E402
 
 BIN = Path(sys.executable).parent
 
@@ -82,8 +82,8 @@ def main() -> None:
 
         t = time.perf_counter()
         subs = _submissions(args.n, args.seed)
-        with mp.get_context("fork").Pool(os.cpu_count(), initializer=_seal_init, initargs=(bundle.public_key,)) as pool:
-            sealed = pool.map(_seal, subs, chunksize=500)
+        with forked_workers(os.cpu_count() or 1, _seal_init, (bundle.public_key,)) as pool:
+            sealed = list(pool.map(_seal, subs, chunksize=500))
         buf = io.BytesIO()
         signer = vault.NoteSigner.generate("dvr-intake/bench")  # the intake's log, as an export signs it
         head = vault.Checkpoint(signer.name, len(sealed), vault.root_of(vault.leaf_hash(e) for e in sealed))

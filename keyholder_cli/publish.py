@@ -9,7 +9,6 @@ whole record, which keeps a million records within the memory budget.
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 import sqlite3
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from vault import Envelope, InvalidEnvelope, UnlockedKey, open_envelope
+from vault.workers import forked_workers
 
 from .validate import InvalidSubmission, compile_validator, parse_submission
 
@@ -133,9 +133,8 @@ def open_all(
     ranges = [(start, min(start + CHUNK, high + 1)) for start in range(int(low), int(high) + 1, CHUNK)]
     key_bytes = {kid: key.private_bytes() for kid, key in keys.items()}
     workers = max(1, min(processes or os.cpu_count() or 1, len(ranges)))
-    ctx = mp.get_context("fork")
-    with ctx.Pool(workers, initializer=_init_worker, initargs=(key_bytes, today, str(db_path))) as pool:
-        results = pool.imap(_open_range, ranges, chunksize=1)
+    with forked_workers(workers, _init_worker, (key_bytes, today, str(db_path))) as pool:
+        results = pool.map(_open_range, ranges)  # in order; the workers are forked by the time it returns
         if meanwhile is not None:
             meanwhile()
         for rows, failed, invalid in results:

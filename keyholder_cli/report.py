@@ -20,7 +20,6 @@ from __future__ import annotations
 import csv
 import html
 import io
-import multiprocessing as mp
 import os
 import re
 import tempfile
@@ -28,6 +27,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import matplotlib
+
+from vault.workers import forked_workers
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -176,8 +177,8 @@ def _charts(tables: list[dict]) -> dict[str, str]:
     workers = min(len(tables), os.cpu_count() or 1)
     if workers < 2:
         return {t["name"]: _chart(t) for t in tables}
-    with mp.get_context("fork").Pool(workers) as pool:
-        return dict(zip((t["name"] for t in tables), pool.map(_chart, tables, chunksize=1), strict=True))
+    with forked_workers(workers) as pool:
+        return dict(zip((t["name"] for t in tables), pool.map(_chart, tables), strict=True))
 
 
 def render(aggregates: dict) -> str:

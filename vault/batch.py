@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing as mp
 import os
 import re
 from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass
-from multiprocessing.pool import AsyncResult
 from typing import IO, Any, NamedTuple
 
 import orjson
@@ -21,6 +20,7 @@ from .canonical import canonical_json
 from .envelope import Envelope, parse_envelope
 from .errors import InvalidBatch, MalformedEnvelope
 from .merkle import leaf_hash
+from .workers import forked_workers
 
 __all__ = ["BATCH_FORMAT", "BatchHeader", "BatchReader", "BatchRow", "SealedRow", "read_batch", "write_batch"]
 
@@ -136,8 +136,8 @@ class BatchReader:
             for row in self.rows():
                 yield _sealed(row)
             return
-        with mp.get_context("fork").Pool(workers) as pool:
-            pending: deque[AsyncResult[list[SealedRow]]] = deque()
+        with forked_workers(workers) as pool:
+            pending: deque[Future[list[SealedRow]]] = deque()
             chunks = _chunks(self._row_lines(), first, chunk)
             while True:
                 try:
@@ -146,13 +146,13 @@ class BatchReader:
                     break
                 except InvalidBatch:  # a fault of the file: one in an earlier row comes first
                     while pending:
-                        pending.popleft().get()
+                        pending.popleft().result()
                     raise
-                pending.append(pool.apply_async(_seal_lines, (lines, start, first)))
+                pending.append(pool.submit(_seal_lines, lines, start, first))
                 while len(pending) > 2 * workers:
-                    yield from pending.popleft().get()
+                    yield from pending.popleft().result()
             while pending:
-                yield from pending.popleft().get()
+                yield from pending.popleft().result()
 
     def _row_lines(self) -> Iterator[bytes]:
         """Each row's line, hashed into the digest; after the last one, the
