@@ -110,7 +110,16 @@ def serve(data_dir: Path, host: str, port: int) -> None:
 @friendly_errors
 def export(data_dir: Path, out: Path) -> None:
     """Write every envelope not yet exported into one batch file."""
-    result = export_batch(IntakeConfig(data_dir=data_dir), out)
+    from tqdm import tqdm
+
+    # A bar on a terminal only (disable=None); it clears itself when done.
+    with tqdm(desc="exporting", unit="env", file=sys.stderr, disable=None, leave=False) as bar:
+
+        def show(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        result = export_batch(IntakeConfig(data_dir=data_dir), out, progress=show)
     if result.count == 0:
         click.echo(
             f"nothing new to export: every envelope up to seq {result.last_seq} was exported before; no file written"

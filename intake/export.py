@@ -10,10 +10,11 @@ that repeated envelopes are byte-identical).
 from __future__ import annotations
 
 import fcntl
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from vault.batch import BatchHeader, write_batch
 from vault.fsutil import atomic_write
@@ -44,8 +45,24 @@ def _export_lock(config: IntakeConfig) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def export_batch(config: IntakeConfig, out: Path) -> ExportResult:
-    """Write the envelopes after the last export to `out`."""
+_PROGRESS_EVERY = 2000
+
+
+def _counted(rows: Iterable[Any], total: int, progress: Callable[[int, int], None]) -> Iterator[Any]:
+    """`rows`, calling `progress(rows passed so far, total)` now and then."""
+    done = 0
+    progress(done, total)
+    for row in rows:
+        yield row
+        done += 1
+        if done % _PROGRESS_EVERY == 0:
+            progress(done, total)
+    progress(done, total)
+
+
+def export_batch(config: IntakeConfig, out: Path, progress: Callable[[int, int], None] | None = None) -> ExportResult:
+    """Write the envelopes after the last export to `out`. `progress`, if
+    given, is called with (envelopes written so far, envelopes to write)."""
     if not config.db_path.exists():
         raise FileNotFoundError(f"no intake store in {config.data_dir}")
     with _export_lock(config):
@@ -60,10 +77,12 @@ def export_batch(config: IntakeConfig, out: Path) -> ExportResult:
                 return ExportResult(None, exported + 1, exported, 0, None)
             log_members = {"log_key": log.verifier.encode(), "checkpoint": checkpoint}
             header = BatchHeader(exported + 1, last, last - exported, today(), log_members)
-            rows = conn.execute(
+            rows: Iterable[Any] = conn.execute(
                 "SELECT seq, received_on, envelope FROM envelopes WHERE seq > ? AND seq <= ? ORDER BY seq",
                 (exported, last),
             )
+            if progress is not None:
+                rows = _counted(rows, header.count, progress)
             with atomic_write(out) as fp:
                 sha = write_batch(fp, header, ((r[0], r[1], bytes(r[2])) for r in rows))
             conn.execute(

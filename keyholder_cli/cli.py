@@ -13,7 +13,7 @@ from .audit_cmd import audit
 from .custody import init_vault, read_passphrase
 from .custody_cmd import ceremony, check_share, rotate, share_file_option
 from .errors import friendly_errors
-from .importer import import_batch
+from .importer import batch_size, import_batch
 from .publish_audit import logged_publication, refuse_unusable_target
 from .receipt_cmd import receipt
 from .unlock import unlock_vault
@@ -63,7 +63,8 @@ def import_(vault_dir: Path, repin: bool, batches: tuple[Path, ...]) -> None:
     """Check batch files and keep their envelopes (still sealed)."""
     vault = Vault(vault_dir)
     for path in batches:
-        result = import_batch(vault, path, repin=repin)
+        with _progress_bar(batch_size(path), f"checking {path.name}") as bar:
+            result = import_batch(vault, path, repin=repin, progress=bar.update)
         for sentence in result.log.sentences() if result.log else ():
             click.echo(f"{path.name}: {sentence}")
         if result.new:
@@ -77,7 +78,7 @@ def import_(vault_dir: Path, repin: bool, batches: tuple[Path, ...]) -> None:
             )
 
 
-def _progress_bar(total: int, label: str, unit: str = "env"):  # type: ignore[no-untyped-def]
+def _progress_bar(total: int | None, label: str, unit: str = "env"):  # type: ignore[no-untyped-def]
     from tqdm import tqdm
 
     return tqdm(total=total, desc=label, unit=unit, file=sys.stderr, disable=None, leave=False)

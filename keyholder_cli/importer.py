@@ -11,6 +11,7 @@ the vault holds (transparency.py, docs/transparency.md).
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -22,7 +23,7 @@ from .errors import ImportRefused
 from .transparency import LogCheck, LogOutcome, record_pin
 from .vaultdir import Vault
 
-__all__ = ["ImportResult", "import_batch"]
+__all__ = ["ImportResult", "batch_size", "import_batch"]
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,21 @@ def _flush(
     leaves.clear()
 
 
-def import_batch(vault: Vault, path: Path, *, repin: bool = False) -> ImportResult:
+def batch_size(path: Path) -> int | None:
+    """The number of rows a batch's header promises, for a progress bar;
+    None if the header cannot be read (import_batch then says why)."""
+    try:
+        with open(path, "rb") as src:
+            return read_batch(src).header.count
+    except (OSError, InvalidBatch):
+        return None
+
+
+def import_batch(
+    vault: Vault, path: Path, *, repin: bool = False, progress: Callable[[int], None] | None = None
+) -> ImportResult:
+    """Check the batch at `path` and keep its new envelopes. `progress`, if
+    given, is called with the number of rows checked since its last call."""
     vault.require()
     conn = vault.connect()
     try:
@@ -75,7 +90,11 @@ def import_batch(vault: Vault, path: Path, *, repin: bool = False) -> ImportResu
             try:
                 pending: list[tuple[int, str, str, bytes, str]] = []
                 leaves: list[tuple[int, bytes]] = []
+                checked = 0
                 for row in reader.sealed_rows():
+                    checked += 1
+                    if progress is not None and checked % _FLUSH == 0:
+                        progress(_FLUSH)
                     if row.seq <= last:
                         held = conn.execute("SELECT sha256 FROM envelopes WHERE seq = ?", (row.seq,)).fetchone()
                         if held is None or held[0] != row.sha256:
@@ -91,6 +110,8 @@ def import_batch(vault: Vault, path: Path, *, repin: bool = False) -> ImportResu
                         _flush(conn, log, pending, leaves)
                     new += 1
                 _flush(conn, log, pending, leaves)
+                if progress is not None:
+                    progress(checked % _FLUSH)
                 batch_sha = str(reader.sha256)
                 outcome = log.finish(conn)
                 conn.execute(

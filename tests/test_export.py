@@ -30,6 +30,16 @@ def seqs(path) -> list[int]:
         return [row.seq for row in reader.rows()]
 
 
+def test_progress_reaches_the_number_of_envelopes(tmp_path, ministry_key):
+    config = IntakeConfig(data_dir=tmp_path / "d")
+    fill(config, ministry_key, 4100)
+    calls: list[tuple[int, int]] = []
+    result = export_batch(config, tmp_path / "b", progress=lambda done, total: calls.append((done, total)))
+    assert result.count == 4100
+    assert calls[0] == (0, 4100) and calls[-1] == (4100, 4100)
+    assert [done for done, _ in calls] == sorted(done for done, _ in calls)
+
+
 def test_export_then_nothing_new_then_more(tmp_path, ministry_key):
     config = IntakeConfig(data_dir=tmp_path / "d")
     fill(config, ministry_key, 3)

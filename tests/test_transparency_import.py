@@ -82,8 +82,10 @@ def test_successive_batches_are_checked_against_the_whole_log(setup, tmp_path):
     assert result.new == 4 and result.log is not None
     assert result.log.size == 7 and result.log.previous_size == 3 and not result.log.pinned_now
     assert held(v) == 7
-    again = import_batch(v, tmp_path / "b1")  # an old batch: still verified, nothing new
+    steps: list[int] = []
+    again = import_batch(v, tmp_path / "b1", progress=steps.append)  # an old batch: still verified, nothing new
     assert again.new == 0 and again.log is not None and again.log.size == 3
+    assert sum(steps) == 3  # the progress bar counts the rows it checked, new or not
 
 
 def test_a_removed_envelope_is_refused(setup, tmp_path):
