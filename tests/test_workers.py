@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import pytest
+from support import log_members, submission
 
-from vault.workers import forked_workers
+import vault
+import vault.batch
+from keyholder_cli.custody import init_vault
+from keyholder_cli.importer import import_batch
+from keyholder_cli.vaultdir import Vault
+from vault.batch import BatchHeader, BatchReader, write_batch
+from vault.workers import WorkerDied, forked_workers
 
 
 def _pid(_: int) -> int:
@@ -53,5 +60,31 @@ def test_work_not_started_is_cancelled_when_the_block_fails(tmp_path):
 
 
 def test_a_worker_that_dies_is_reported_not_waited_for():
-    with pytest.raises(BrokenProcessPool), forked_workers(2) as pool:
+    # VaultError: the commands print it as one line (friendly_errors).
+    with pytest.raises(WorkerDied, match="stopped unexpectedly"), forked_workers(2) as pool:
         list(pool.map(_die, range(4)))
+
+
+def _die_checking(lines: list[bytes], expected: int, first_seq: int) -> list:
+    os._exit(9)
+
+
+def test_an_import_whose_worker_dies_keeps_nothing(tmp_path, monkeypatch):
+    v = Vault(tmp_path / "V")
+    init_vault(v, b"correct horse battery")
+    pk = vault.load_bundle(json.loads(v.bundle_path.read_text())).public_key
+    envs = [vault.seal(submission(), pk).canonical() for _ in range(6)]
+    with open(tmp_path / "b", "wb") as out:
+        write_batch(
+            out,
+            BatchHeader(1, 6, 6, "2026-11-26", log_members(envs)),
+            [(i + 1, "2026-11-26", e) for i, e in enumerate(envs)],
+        )
+    # Rows checked two at a time by two workers, each of which dies on its first chunk.
+    monkeypatch.setattr(BatchReader.sealed_rows, "__defaults__", (2, 2))
+    monkeypatch.setattr(vault.batch, "_seal_lines", _die_checking)
+    with pytest.raises(WorkerDied, match="stopped unexpectedly"):
+        import_batch(v, tmp_path / "b")
+    assert v.envelope_count() == 0
+    monkeypatch.undo()
+    assert import_batch(v, tmp_path / "b").new == 6  # and the same batch imports once the workers live
