@@ -20,11 +20,16 @@ def make_batch(key, first=1, n=5) -> bytes:
     return out.getvalue()
 
 
-def _outcome(data: bytes, parallel: bool):
+# Bytes read at a time by the parallel reader: a row per block (1), a few
+# rows per block with the trailer inside one, and the whole file at once.
+BLOCKS = (1, 1000, 1 << 20)
+
+
+def _outcome(data: bytes, block: int | None):
     reader = read_batch(io.BytesIO(data))
     try:
-        # One row per chunk and two workers: the parallel path even for five rows.
-        rows = reader.sealed_rows(processes=2, chunk=1) if parallel else reader.rows()
+        # Two workers from the first row: the parallel path even for five rows.
+        rows = reader.rows() if block is None else reader.sealed_rows(processes=2, block=block, parallel_from=0)
         seqs = [r.seq for r in rows]
     except InvalidBatch as exc:
         return "refused", str(exc)
@@ -33,8 +38,10 @@ def _outcome(data: bytes, parallel: bool):
 
 def read_all(data: bytes):
     """Read a batch row by row; the parallel reader must reach the same end
-    (the same rows, or the same first fault)."""
-    assert _outcome(data, parallel=True) == _outcome(data, parallel=False)
+    (the same rows, or the same first fault) whatever its block size."""
+    serial = _outcome(data, None)
+    for block in BLOCKS:
+        assert _outcome(data, block) == serial, block
     reader = read_batch(io.BytesIO(data))
     return reader, list(reader.rows())
 
@@ -78,11 +85,18 @@ def test_swapped_lines_and_truncation_are_refused(ministry_key):
         read_all(b"".join(lines) + b"\n")
 
 
+def test_a_row_fault_comes_before_a_later_fault_of_the_file(ministry_key):
+    lines = make_batch(ministry_key, n=6).splitlines(keepends=True)
+    swapped = [lines[0], lines[2], lines[1], *lines[3:6], lines[6][:40]]  # and cut mid-line in row 6
+    with pytest.raises(InvalidBatch, match="skips or reorders"):
+        read_all(b"".join(swapped))
+
+
 def test_sealed_rows_carry_what_the_vault_stores(ministry_key):
     data = make_batch(ministry_key, first=3, n=6)
     rows = list(read_batch(io.BytesIO(data)).rows())
     for parallel in (False, True):
-        sealed = list(read_batch(io.BytesIO(data)).sealed_rows(processes=2, chunk=2 if parallel else 10))
+        sealed = list(read_batch(io.BytesIO(data)).sealed_rows(processes=2, parallel_from=0 if parallel else 10))
         assert [s.seq for s in sealed] == [3, 4, 5, 6, 7, 8]
         for s, r in zip(sealed, rows, strict=True):
             assert (s.kid, s.ct, s.received_on) == (r.envelope.kid, r.envelope.ct, r.received_on)

@@ -65,7 +65,7 @@ def test_a_worker_that_dies_is_reported_not_waited_for():
         list(pool.map(_die, range(4)))
 
 
-def _die_checking(lines: list[bytes], expected: int, first_seq: int) -> list:
+def _die_checking(lines: bytes, expected: int, first_seq: int) -> list:
     os._exit(9)
 
 
@@ -80,9 +80,10 @@ def test_an_import_whose_worker_dies_keeps_nothing(tmp_path, monkeypatch):
             BatchHeader(1, 6, 6, "2026-11-26", log_members(envs)),
             [(i + 1, "2026-11-26", e) for i, e in enumerate(envs)],
         )
-    # Rows checked two at a time by two workers, each of which dies on its first chunk.
-    monkeypatch.setattr(BatchReader.sealed_rows, "__defaults__", (2, 2))
-    monkeypatch.setattr(vault.batch, "_seal_lines", _die_checking)
+    # Every batch checked by two workers, a row at a time; each dies on its first row.
+    monkeypatch.setattr(BatchReader.sealed_rows, "__defaults__", (2,))
+    monkeypatch.setattr(BatchReader.sealed_rows, "__kwdefaults__", {"block": 1, "parallel_from": 0})
+    monkeypatch.setattr(vault.batch, "_seal_block", _die_checking)
     with pytest.raises(WorkerDied, match="stopped unexpectedly"):
         import_batch(v, tmp_path / "b")
     assert v.envelope_count() == 0
