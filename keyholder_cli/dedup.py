@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -80,9 +81,10 @@ _CHUNK = 1_000_000
 _VETO = -1e9
 
 
-@dataclass(frozen=True, slots=True)
-class Person:
-    """The identity fields of one valid record. Empty string = not given."""
+class Person(NamedTuple):
+    """The identity fields of one valid record. Empty string = not given.
+    (A named tuple: publish makes one per record, five times faster than a
+    frozen dataclass.)"""
 
     seq: int
     given_name: str

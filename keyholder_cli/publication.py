@@ -12,7 +12,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import date
 from operator import itemgetter
 from pathlib import Path
@@ -25,7 +25,7 @@ from .errors import KeyholderError
 from .publish import FIELDS, OpenedSet
 
 # Person's fields after seq, in its order; each is one of FIELDS.
-_PERSON_FIELDS = tuple(f.name for f in fields(Person))[1:]
+_PERSON_FIELDS = Person._fields[1:]
 
 __all__ = ["PublishSummary", "build_aggregates", "write_publication"]
 
