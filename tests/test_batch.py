@@ -65,6 +65,15 @@ def test_any_flipped_byte_is_refused(ministry_key, data):
         read_all(bytes(damaged))
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_any_truncation_is_refused(ministry_key, data):
+    batch = make_batch(ministry_key, n=4)
+    cut = data.draw(st.integers(2, len(batch) - 1))  # bytes cut off the end; 1 leaves a trailer without its newline
+    with pytest.raises(InvalidBatch):
+        read_all(batch[:-cut])
+
+
 def test_missing_line_is_refused(ministry_key):
     lines = make_batch(ministry_key).splitlines(keepends=True)
     with pytest.raises(InvalidBatch, match="skips or reorders"):
