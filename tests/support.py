@@ -55,3 +55,36 @@ def log_members(envelopes: list[bytes], name: str = "dvr-intake/test", seed: byt
     signer = NoteSigner(name, seed)
     checkpoint = Checkpoint(name, len(envelopes), root_of(leaf_hash(e) for e in envelopes))
     return {"log_key": signer.verifier().encode(), "checkpoint": sign_checkpoint(checkpoint, signer)}
+
+
+def write_batch_file(path: Any, envelopes: list[bytes], first: int = 1) -> None:
+    """A batch of canonical `envelopes` from seq `first`, dated 2026-11-26; the
+    first batch carries the intake's signed checkpoint (a later one is refused
+    for its gap first)."""
+    import io
+
+    from vault.batch import BatchHeader, write_batch
+
+    out = io.BytesIO()
+    n = len(envelopes)
+    extra = log_members(envelopes) if first == 1 else {}
+    write_batch(
+        out,
+        BatchHeader(first, first + n - 1, n, "2026-11-26", extra),
+        [(first + i, "2026-11-26", e) for i, e in enumerate(envelopes)],
+    )
+    path.write_bytes(out.getvalue())
+
+
+def fill_store(config: Any, public_key: bytes, n: int) -> None:
+    """Seal `n` valid submissions to `public_key` straight into an intake store."""
+    import vault
+    from intake.store import SQLiteStore
+
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    store = SQLiteStore(config.db_path)
+    try:
+        for _ in range(n):
+            store.append(vault.seal(submission(), public_key))
+    finally:
+        store.close()

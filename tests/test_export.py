@@ -5,23 +5,11 @@ from __future__ import annotations
 import threading
 
 import pytest
-from support import one_line_error, run, submission
+from support import fill_store, one_line_error, run
 
-import vault
 from intake import IntakeConfig
 from intake.export import export_batch
-from intake.store import SQLiteStore
 from vault.batch import read_batch
-
-
-def fill(config: IntakeConfig, key, n: int) -> None:
-    config.data_dir.mkdir(parents=True, exist_ok=True)
-    store = SQLiteStore(config.db_path)
-    try:
-        for _ in range(n):
-            store.append(vault.seal(submission(), key.public_key))
-    finally:
-        store.close()
 
 
 def seqs(path) -> list[int]:
@@ -32,7 +20,7 @@ def seqs(path) -> list[int]:
 
 def test_progress_reaches_the_number_of_envelopes(tmp_path, ministry_key):
     config = IntakeConfig(data_dir=tmp_path / "d")
-    fill(config, ministry_key, 4100)
+    fill_store(config, ministry_key.public_key, 4100)
     calls: list[tuple[int, int]] = []
     result = export_batch(config, tmp_path / "b", progress=lambda done, total: calls.append((done, total)))
     assert result.count == 4100
@@ -42,21 +30,21 @@ def test_progress_reaches_the_number_of_envelopes(tmp_path, ministry_key):
 
 def test_export_then_nothing_new_then_more(tmp_path, ministry_key):
     config = IntakeConfig(data_dir=tmp_path / "d")
-    fill(config, ministry_key, 3)
+    fill_store(config, ministry_key.public_key, 3)
     proc = run("intake", "export", "--data", config.data_dir, "--out", tmp_path / "b1")
     assert proc.returncode == 0 and "exported 3 envelopes (seq 1..3)" in proc.stdout
     assert seqs(tmp_path / "b1") == [1, 2, 3]
     proc = run("intake", "export", "--data", config.data_dir, "--out", tmp_path / "b2")
     assert proc.returncode == 0 and "nothing new to export" in proc.stdout
     assert not (tmp_path / "b2").exists()
-    fill(config, ministry_key, 2)
+    fill_store(config, ministry_key.public_key, 2)
     run("intake", "export", "--data", config.data_dir, "--out", tmp_path / "b3")
     assert seqs(tmp_path / "b3") == [4, 5]
 
 
 def test_interrupted_export_leaves_nothing_and_records_nothing(tmp_path, ministry_key, monkeypatch):
     config = IntakeConfig(data_dir=tmp_path / "d")
-    fill(config, ministry_key, 4)
+    fill_store(config, ministry_key.public_key, 4)
     import intake.export as export_mod
 
     def broken_write(fp, header, rows):
@@ -74,7 +62,7 @@ def test_interrupted_export_leaves_nothing_and_records_nothing(tmp_path, ministr
 
 def test_concurrent_exports_never_overlap(tmp_path, ministry_key):
     config = IntakeConfig(data_dir=tmp_path / "d")
-    fill(config, ministry_key, 50)
+    fill_store(config, ministry_key.public_key, 50)
     results = []
 
     def go(i: int) -> None:

@@ -3,15 +3,13 @@ and every refusal as one clear line with nothing kept or half-written."""
 
 from __future__ import annotations
 
-import io
 import json
 import sqlite3
 
 import pytest
-from support import VALID_RECORD, log_members, one_line_error, run, submission
+from support import VALID_RECORD, one_line_error, run, submission, write_batch_file
 
 import vault
-from vault.batch import BatchHeader, write_batch
 
 
 @pytest.fixture
@@ -24,18 +22,6 @@ def vault_dir(tmp_path):
 
 def public_key(vault_dir) -> bytes:
     return vault.load_bundle(json.loads((vault_dir / "key-bundle.json").read_text())).public_key
-
-
-def write(path, envelopes: list[bytes], first: int = 1) -> None:
-    out = io.BytesIO()
-    n = len(envelopes)
-    extra = log_members(envelopes) if first == 1 else {}  # a later batch is refused for its gap first
-    write_batch(
-        out,
-        BatchHeader(first, first + n - 1, n, "2026-11-26", extra),
-        [(first + i, "2026-11-26", e) for i, e in enumerate(envelopes)],
-    )
-    path.write_bytes(out.getvalue())
 
 
 GIVEN = [
@@ -92,8 +78,8 @@ def test_init_makes_a_signed_bundle_and_refuses_to_overwrite(vault_dir, tmp_path
 def test_import_is_idempotent_and_refuses_gaps(vault_dir, tmp_path):
     pk = public_key(vault_dir)
     envs = [vault.seal(person(i), pk).canonical() for i in range(6)]
-    write(tmp_path / "b1", envs[:3], first=1)
-    write(tmp_path / "b3", envs[4:], first=5)
+    write_batch_file(tmp_path / "b1", envs[:3], first=1)
+    write_batch_file(tmp_path / "b3", envs[4:], first=5)
     assert run("keyholder", "import", "--vault", vault_dir, tmp_path / "b1").returncode == 0
     again = run("keyholder", "import", "--vault", vault_dir, tmp_path / "b1")
     assert again.returncode == 0 and "nothing changed" in again.stdout
@@ -104,7 +90,7 @@ def test_import_is_idempotent_and_refuses_gaps(vault_dir, tmp_path):
 
 def test_altered_or_truncated_batch_keeps_nothing(vault_dir, tmp_path):
     pk = public_key(vault_dir)
-    write(tmp_path / "b", [vault.seal(person(i), pk).canonical() for i in range(4)])
+    write_batch_file(tmp_path / "b", [vault.seal(person(i), pk).canonical() for i in range(4)])
     data = (tmp_path / "b").read_bytes()
     flipped = bytearray(data)
     flipped[len(data) // 2] ^= 0x01
@@ -121,7 +107,7 @@ def test_a_large_batch_is_checked_in_parallel_and_refused_whole(vault_dir, tmp_p
     # 4,500 rows: enough for import to check the rows in worker processes.
     pk = public_key(vault_dir)
     envs = [vault.seal(person(i % 12), pk).canonical() for i in range(4500)]
-    write(tmp_path / "b", envs)
+    write_batch_file(tmp_path / "b", envs)
     lines = (tmp_path / "b").read_bytes().splitlines(keepends=True)
     bad_ct = lines[3000].replace(b'"ct":"', b'"ct":"+', 1)  # not base64url, in the last chunk
     (tmp_path / "bad").write_bytes(b"".join([*lines[:3000], bad_ct, *lines[3001:]]))
@@ -139,8 +125,8 @@ def test_a_large_batch_is_checked_in_parallel_and_refused_whole(vault_dir, tmp_p
 
 def test_replay_with_different_bytes_is_refused(vault_dir, tmp_path):
     pk = public_key(vault_dir)
-    write(tmp_path / "b1", [vault.seal(person(i), pk).canonical() for i in range(2)])
-    write(tmp_path / "forged", [vault.seal(person(i), pk).canonical() for i in range(3)])
+    write_batch_file(tmp_path / "b1", [vault.seal(person(i), pk).canonical() for i in range(2)])
+    write_batch_file(tmp_path / "forged", [vault.seal(person(i), pk).canonical() for i in range(3)])
     assert run("keyholder", "import", "--vault", vault_dir, tmp_path / "b1").returncode == 0
     line = one_line_error(run("keyholder", "import", "--vault", vault_dir, tmp_path / "forged"))
     assert "seq 1 differs" in line
@@ -156,7 +142,7 @@ def test_publish_counts_bad_envelopes_without_aborting(vault_dir, tmp_path):
     envs.append(vault.seal(b"not json at all", pk).canonical())
     envs.append(vault.seal(submission({**VALID_RECORD, "sex": "unknown"}), pk).canonical())
     envs.append(vault.seal(submission({**VALID_RECORD, "birth_date": "2999-01-01"}), pk).canonical())
-    write(tmp_path / "b", envs)
+    write_batch_file(tmp_path / "b", envs)
     assert run("keyholder", "import", "--vault", vault_dir, tmp_path / "b").returncode == 0
     proc = run(
         "keyholder", "publish", "--vault", vault_dir, "--passphrase-file", tmp_path / "pp", "--out", tmp_path / "O"

@@ -14,11 +14,10 @@ import termios
 from pathlib import Path
 
 import pytest
-from support import run, submission
+from support import fill_store, run
 
 import vault
 from intake import IntakeConfig
-from intake.store import SQLiteStore
 
 BIN = Path(sys.executable).parent
 
@@ -55,13 +54,7 @@ def test_export_import_and_publish_show_their_progress(tmp_path):
     assert run("keyholder", "init", "--vault", tmp_path / "V", "--passphrase-file", tmp_path / "pp").returncode == 0
     bundle = vault.load_bundle(json.loads((tmp_path / "V" / "key-bundle.json").read_text()))
     config = IntakeConfig(data_dir=tmp_path / "D")
-    config.data_dir.mkdir()
-    store = SQLiteStore(config.db_path)
-    try:
-        for _ in range(4500):  # enough for import to check the rows in worker processes
-            store.append(vault.seal(submission(), bundle.public_key))
-    finally:
-        store.close()
+    fill_store(config, bundle.public_key, 4500)  # enough for import to check the rows in worker processes
 
     code, drawn = in_terminal("intake", "export", "--data", config.data_dir, "--out", tmp_path / "B1")
     assert code == 0, drawn

@@ -8,14 +8,14 @@ import time
 from pathlib import Path
 
 import pytest
-from support import log_members, submission
+from support import submission, write_batch_file
 
 import vault
 import vault.batch
 from keyholder_cli.custody import init_vault
 from keyholder_cli.importer import import_batch
 from keyholder_cli.vaultdir import Vault
-from vault.batch import BatchHeader, BatchReader, write_batch
+from vault.batch import BatchReader
 from vault.workers import WorkerDied, forked_workers
 
 
@@ -74,12 +74,7 @@ def test_an_import_whose_worker_dies_keeps_nothing(tmp_path, monkeypatch):
     init_vault(v, b"correct horse battery")
     pk = vault.load_bundle(json.loads(v.bundle_path.read_text())).public_key
     envs = [vault.seal(submission(), pk).canonical() for _ in range(6)]
-    with open(tmp_path / "b", "wb") as out:
-        write_batch(
-            out,
-            BatchHeader(1, 6, 6, "2026-11-26", log_members(envs)),
-            [(i + 1, "2026-11-26", e) for i, e in enumerate(envs)],
-        )
+    write_batch_file(tmp_path / "b", envs)
     # Every batch checked by two workers, a row at a time; each dies on its first row.
     monkeypatch.setattr(BatchReader.sealed_rows, "__defaults__", (2,))
     monkeypatch.setattr(BatchReader.sealed_rows, "__kwdefaults__", {"block": 1, "parallel_from": 0})
