@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 
 import pytest
 from hypothesis import given, settings
@@ -10,7 +12,7 @@ from hypothesis import strategies as st
 
 import vault
 from vault import InvalidBatch
-from vault.batch import BatchHeader, read_batch, write_batch
+from vault.batch import BatchHeader, _check_row, read_batch, write_batch
 
 
 def make_batch(key, first=1, n=5) -> bytes:
@@ -25,6 +27,40 @@ def make_batch(key, first=1, n=5) -> bytes:
 BLOCKS = (1, 1000, 1 << 20)
 
 
+def _reference(data: bytes):
+    """The batch read line by line, as docs/formats.md describes it, apart
+    from the reader under test: the rows' seqs and the hash, or the first
+    fault. (The header is read by read_batch, which reads just that line.)"""
+    src = io.BytesIO(data)
+    header = read_batch(src).header
+    digest = hashlib.sha256(data[: src.tell()])
+    seqs: list[int] = []
+    try:
+        while not (line := src.readline()).startswith(b'{"end":'):
+            if not line:
+                raise InvalidBatch("the batch is truncated: its trailer is missing")
+            digest.update(line)
+            if not line.endswith(b"\n"):
+                raise InvalidBatch("the batch is truncated mid-line")
+            seqs.append(_check_row(line, header.first_seq + len(seqs), header.first_seq).seq)
+        if len(seqs) != header.count:
+            raise InvalidBatch(
+                f"the batch is truncated: its header promises seq {header.first_seq}..{header.last_seq}"
+                f" but it ends after seq {header.first_seq + len(seqs) - 1}"
+            )
+        try:
+            trailer = json.loads(line)
+        except ValueError:
+            raise InvalidBatch("the batch trailer is damaged") from None
+        if not isinstance(trailer, dict) or trailer.get("sha256") != digest.hexdigest():
+            raise InvalidBatch("the batch's integrity hash does not match its contents: it was altered or damaged")
+        if src.read(1):
+            raise InvalidBatch("the batch has data after its trailer")
+    except InvalidBatch as exc:
+        return "refused", str(exc)
+    return seqs, digest.hexdigest()
+
+
 def _outcome(data: bytes, block: int | None):
     reader = read_batch(io.BytesIO(data))
     try:
@@ -37,11 +73,13 @@ def _outcome(data: bytes, block: int | None):
 
 
 def read_all(data: bytes):
-    """Read a batch row by row; the parallel reader must reach the same end
-    (the same rows, or the same first fault) whatever its block size."""
-    serial = _outcome(data, None)
+    """Read a batch; the reader in one process and the parallel one at every
+    block size must reach the end the line-by-line reference reaches (the
+    same rows, or the same first fault)."""
+    expected = _reference(data)
+    assert _outcome(data, None) == expected
     for block in BLOCKS:
-        assert _outcome(data, block) == serial, block
+        assert _outcome(data, block) == expected, block
     reader = read_batch(io.BytesIO(data))
     return reader, list(reader.rows())
 

@@ -122,10 +122,10 @@ class BatchReader:
         self.sha256: str | None = None
 
     def rows(self) -> Iterator[BatchRow]:
-        expected = self.header.first_seq
-        for line in self._row_lines():
-            yield _check_row(line, expected, self.header.first_seq)
-            expected += 1
+        first = self.header.first_seq
+        for start, lines in self._row_blocks(_BLOCK):
+            for i, line in enumerate(_split(lines)):
+                yield _check_row(line, start + i, first)
 
     def sealed_rows(
         self, processes: int | None = None, *, block: int = _BLOCK, parallel_from: int = _PARALLEL_FROM
@@ -166,7 +166,8 @@ class BatchReader:
     def _row_blocks(self, size: int) -> Iterator[tuple[int, bytes]]:
         """Runs of whole row lines, read `size` bytes at a time and hashed
         into the digest, each with the seq its first row should have. After
-        the last, the checks `_row_lines` makes, with the same faults."""
+        the last, the checks of the row count and the trailer. The first
+        line that starts like a trailer is the trailer."""
         src, digest, header = self._src, self._digest, self.header
         n = 0
         buf = bytearray()  # read, not yet handed on: part of one line at most, between reads
@@ -200,24 +201,6 @@ class BatchReader:
                 trailer, after = lines[at:end], lines[end:] + bytes(buf)
                 break
         self._check_trailer(n, trailer, after)
-
-    def _row_lines(self) -> Iterator[bytes]:
-        """Each row's line, hashed into the digest; after the last one, the
-        checks of the row count and the trailer."""
-        src, digest = self._src, self._digest
-        n = 0
-        while True:
-            line = src.readline()
-            if not line:
-                raise InvalidBatch("the batch is truncated: its trailer is missing")
-            if line.startswith(b'{"end":'):
-                break
-            digest.update(line)
-            if not line.endswith(b"\n"):
-                raise InvalidBatch("the batch is truncated mid-line")
-            yield line
-            n += 1
-        self._check_trailer(n, line, b"")
 
     def _check_trailer(self, rows: int, line: bytes, after: bytes) -> None:
         """After `rows` rows, the trailer `line`, then `after` and whatever
@@ -272,12 +255,17 @@ def _sealed(row: BatchRow) -> SealedRow:
     return SealedRow(row.seq, row.received_on, env.kid, env.ct, env.sha256, leaf_hash(env.canonical()))
 
 
+def _split(lines: bytes) -> list[bytes]:
+    """A run of whole lines, each without its newline."""
+    split = lines.split(b"\n")
+    split.pop()  # the empty piece after the last newline
+    return split
+
+
 def _seal_block(lines: bytes, expected: int, first_seq: int) -> list[tuple[Any, ...]]:
     """Worker: check a run of whole row lines, the first of which has seq
     `expected`. Plain tuples: they cross the pipe faster than named ones."""
-    split = lines.split(b"\n")
-    split.pop()  # the empty piece after the last newline
-    return [tuple(_sealed(_check_row(line, expected + i, first_seq))) for i, line in enumerate(split)]
+    return [tuple(_sealed(_check_row(line, expected + i, first_seq))) for i, line in enumerate(_split(lines))]
 
 
 def read_batch(src: IO[bytes]) -> BatchReader:
