@@ -167,3 +167,27 @@ def test_b64u_decode_accepts_exactly_the_canonical_texts(text):
     assert (data is not None) == (canonical == text)
     if data is not None:
         assert vault.b64u_encode(data) == text
+
+
+_B64U = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=_B64U + "+/= \t\n\r.\x00é", max_size=16))
+def test_b64u_decode_refuses_every_character_outside_the_url_safe_alphabet(text):
+    # The decoder is a C library (pybase64): whitespace, padding, the standard
+    # alphabet's '+' and '/', and anything else outside base64url must be
+    # refused, never skipped, so one value has one text and one hash.
+    try:
+        data = vault.b64u_decode(text)
+    except ValueError:
+        data = None
+    if set(text) <= set(_B64U) and len(text) % 4 != 1:
+        padded = text + "=" * (-len(text) % 4)
+        decoded = base64.urlsafe_b64decode(padded)
+        accepted = vault.b64u_encode(decoded) == text
+    else:
+        accepted = False
+    assert (data is not None) == accepted
+    if data is not None:
+        assert vault.b64u_encode(data) == text
