@@ -7,8 +7,10 @@ names the first bad entry.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -202,3 +204,26 @@ def test_entries_record_utc_instants(tmp_path):
     entry = append_entry(tmp_path / "log", "init", {}, OLD)
     assert datetime.strptime(entry.time, "%Y-%m-%dT%H:%M:%SZ")
     assert entry.time.endswith("Z")
+
+
+def test_a_full_disk_mid_entry_leaves_the_log_whole(tmp_path, monkeypatch):
+    data, head = build(tmp_path)
+    log_path = tmp_path / "audit.log"
+    inode = log_path.stat().st_ino
+    real_write = os.write
+
+    def full_disk(fd: int, chunk: bytes) -> int:
+        if os.fstat(fd).st_ino != inode:
+            return real_write(fd, chunk)
+        if len(chunk) > 10:  # the disk takes ten bytes of the entry, then is full
+            return real_write(fd, chunk[:10])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "write", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        append_entry(log_path, "import", {"batch": "b3", "first_seq": 13, "last_seq": 14, "new": 2}, None, now=NOW)
+    monkeypatch.undo()
+    assert log_path.read_bytes() == data  # not a byte of the half entry is left
+    append_entry(log_path, "import", {"batch": "b3", "first_seq": 13, "last_seq": 14, "new": 2}, None, now=NOW)
+    log = verify_log(log_path.read_bytes(), anchor=NEW.bundle(NOW))
+    assert [e.kind for e in log.entries][-2:] == ["unlock", "import"]

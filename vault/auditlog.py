@@ -32,6 +32,7 @@ import json
 import os
 import re
 from collections.abc import Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -358,10 +359,18 @@ def append_entry(
         entry = new_entry(log.last, kind, details, key, now=now)
         log.add(entry)  # the same checks a verifier will make
         line = entry.line() + b"\n"
-        written = 0
-        while written < len(line):
-            written += os.write(fd, line[written:])
-        os.fsync(fd)
+        try:
+            written = 0
+            while written < len(line):
+                written += os.write(fd, line[written:])
+            os.fsync(fd)
+        except OSError:
+            # A full disk can take part of the line: cut the log back to its
+            # last whole entry, so it still verifies, and report the error.
+            os.ftruncate(fd, len(data))
+            with suppress(OSError):
+                os.fsync(fd)
+            raise
     finally:
         os.close(fd)
     fsync_dir(path.parent)
