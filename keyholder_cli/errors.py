@@ -4,6 +4,7 @@ never any secret material in a message)."""
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -28,6 +29,13 @@ class ImportRefused(KeyholderError):
     pass
 
 
+def disk_hint(exc: BaseException) -> str:
+    """A hint for the errors SQLite gives when it cannot write: a full disk
+    comes back as SQLITE_FULL, or as an I/O error when a write fails outright."""
+    name = getattr(exc, "sqlite_errorname", "")
+    return " (is the disk full?)" if name == "SQLITE_FULL" or name.startswith("SQLITE_IOERR") else ""
+
+
 def friendly_errors(func: F) -> F:
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -39,6 +47,9 @@ def friendly_errors(func: F) -> F:
         except OSError as exc:
             where = f": {exc.filename}" if exc.filename else ""
             click.echo(f"keyholder: error: {exc.strerror or exc}{where}", err=True)
+            sys.exit(1)
+        except sqlite3.Error as exc:  # a full disk, or a vault database another program damaged
+            click.echo(f"keyholder: error: the vault's database: {exc}{disk_hint(exc)}", err=True)
             sys.exit(1)
 
     return wrapper  # type: ignore[return-value]

@@ -19,7 +19,7 @@ from pathlib import Path
 from vault import InvalidBatch
 from vault.batch import read_batch
 
-from .errors import ImportRefused
+from .errors import ImportRefused, disk_hint
 from .transparency import LogCheck, LogOutcome, record_pin
 from .vaultdir import Vault
 
@@ -51,6 +51,13 @@ def _flush(
     log.add_leaves(conn, leaves)
     pending.clear()
     leaves.clear()
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Undo the import's transaction, if SQLite has not already: it rolls
+    back by itself after some errors, a full disk among them."""
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
 
 
 def batch_size(path: Path) -> int | None:
@@ -120,13 +127,19 @@ def import_batch(
                     (batch_sha, header.first_seq, header.last_seq, new, date.today().isoformat()),
                 )
                 record_pin(vault, outcome, batch_sha)
+                conn.execute("COMMIT")
             except InvalidBatch as exc:
-                conn.execute("ROLLBACK")
+                _rollback(conn)
                 raise ImportRefused(f"{path.name}: {exc}; nothing from it was kept") from None
+            except sqlite3.OperationalError as exc:  # a full disk, most likely
+                _rollback(conn)
+                reason = f"{exc}{disk_hint(exc)}"
+                raise ImportRefused(
+                    f"{path.name}: the vault could not store the batch ({reason}); nothing from it was kept"
+                ) from None
             except BaseException:
-                conn.execute("ROLLBACK")
+                _rollback(conn)
                 raise
-            conn.execute("COMMIT")
     finally:
         conn.close()
     return ImportResult(path, batch_sha, header.first_seq, header.last_seq, new, repeated, outcome)

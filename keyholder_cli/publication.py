@@ -84,6 +84,11 @@ def write_publication(out_dir: Path, files: dict[str, bytes]) -> dict[str, str]:
         if out_dir.exists():
             out_dir.rmdir()
         os.replace(staging, out_dir)
+    except OSError as exc:  # a full disk, most likely
+        shutil.rmtree(staging, ignore_errors=True)
+        raise KeyholderError(
+            f"could not write the publication into {out_dir} ({exc.strerror or exc}); nothing was published"
+        ) from None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

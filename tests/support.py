@@ -23,17 +23,36 @@ def submission(record: dict[str, Any] | None = None, lang: str = "sq") -> bytes:
     return json.dumps(body, ensure_ascii=False).encode("utf-8")
 
 
-def run(*args: str | Any, cwd: Any = None, input: str | None = None) -> Any:  # noqa: A002
-    """Run a console script of this project (intake, keyholder) and return the CompletedProcess."""
+def run(*args: str | Any, cwd: Any = None, input: str | None = None, disk_full_at: int | None = None) -> Any:  # noqa: A002
+    """Run a console script of this project (intake, keyholder) and return the CompletedProcess.
+
+    `disk_full_at` (bytes) makes every write past that offset of any file
+    fail, as on a full disk: the kernel's file-size limit (RLIMIT_FSIZE),
+    with SIGXFSZ ignored so that the write returns an error (EFBIG) instead
+    of killing the process."""
     import os
     import subprocess
     import sys
     from pathlib import Path
 
+    def cap_file_size() -> None:
+        import resource
+        import signal
+
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (disk_full_at, disk_full_at))
+
     exe = Path(sys.executable).parent / str(args[0])
     env = {**os.environ, "DVR_INSECURE_FAST_KDF": "1"}
     return subprocess.run(
-        [str(exe), *map(str, args[1:])], cwd=cwd, input=input, capture_output=True, text=True, env=env, timeout=120
+        [str(exe), *map(str, args[1:])],
+        cwd=cwd,
+        input=input,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        preexec_fn=cap_file_size if disk_full_at is not None else None,  # noqa: PLW1509 - no threads here
     )
 
 

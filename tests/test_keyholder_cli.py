@@ -187,3 +187,44 @@ def test_publish_refuses_a_non_empty_output_directory(vault_dir, tmp_path):
 def test_commands_on_a_missing_vault_say_so(tmp_path):
     line = one_line_error(run("keyholder", "import", "--vault", tmp_path / "none", __file__))
     assert "is not a vault" in line
+
+
+def audit_kinds(vault_dir) -> list[str]:
+    """The kinds of the vault's audit-log entries, after `keyholder audit verify` accepts the log."""
+    proc = run("keyholder", "audit", "verify", "--vault", vault_dir)
+    assert proc.returncode == 0, proc.stderr
+    return [json.loads(line)["kind"] for line in (vault_dir / "audit.log").read_text().splitlines()]
+
+
+def test_a_full_disk_during_import_keeps_nothing_and_the_batch_imports_later(vault_dir, tmp_path):
+    pk = public_key(vault_dir)
+    write_batch_file(tmp_path / "b", [vault.seal(person(i % 12), pk).canonical() for i in range(1200)])
+    before = audit_kinds(vault_dir)
+    # No file can grow past 1 MiB: room for the vault's tables, not for 1,200 envelopes.
+    line = one_line_error(run("keyholder", "import", "--vault", vault_dir, tmp_path / "b", disk_full_at=1 << 20))
+    assert "could not store the batch" in line and "is the disk full?" in line
+    assert line.endswith("nothing from it was kept")
+    assert held(vault_dir) == 0
+    # The pin is logged before the import commits (docs/transparency.md); the
+    # log still verifies, and shows a pin with no import after it.
+    assert audit_kinds(vault_dir) == [*before, "log_key_pin"]
+    proc = run("keyholder", "import", "--vault", vault_dir, tmp_path / "b")  # space again
+    assert proc.returncode == 0, proc.stderr
+    assert held(vault_dir) == 1200
+    assert audit_kinds(vault_dir) == [*before, "log_key_pin", "log_key_pin", "import"]
+
+
+def test_a_full_disk_during_publish_publishes_nothing_and_the_log_says_so(vault_dir, tmp_path):
+    pk = public_key(vault_dir)
+    write_batch_file(tmp_path / "b", [vault.seal(person(i), pk).canonical() for i in range(12)])
+    assert run("keyholder", "import", "--vault", vault_dir, tmp_path / "b").returncode == 0
+    publish = ("keyholder", "publish", "--vault", vault_dir, "--passphrase-file", tmp_path / "pp", "--out")
+    # Room for the audit log's entries, not for the publication's largest files.
+    line = one_line_error(run(*publish, tmp_path / "O", disk_full_at=40 * 1024))
+    assert "could not write the publication" in line and "nothing was published" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["V", "b", "pp"]  # no directory, no staging left
+    assert audit_kinds(vault_dir)[-3:] == ["unlock", "publish", "publish_failed"]
+    proc = run(*publish, tmp_path / "O")  # space again, the same target
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((tmp_path / "O" / "aggregates.json").read_text())["registrants"] == 12
+    assert audit_kinds(vault_dir)[-2:] == ["unlock", "publish"]
