@@ -15,7 +15,7 @@ import click
 from vault import VaultError
 
 from .config import IntakeConfig
-from .export import export_batch
+from .export import ExportFailed, export_batch
 from .keyring import add_bundle
 from .log_cmd import log
 from .tlog import ensure_log_key
@@ -34,7 +34,7 @@ def friendly_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (VaultError, OSError, ValueError) as exc:
+        except (VaultError, OSError, ValueError, ExportFailed) as exc:
             click.echo(f"intake: error: {exc}", err=True)
             sys.exit(1)
 

@@ -23,7 +23,11 @@ from .config import IntakeConfig
 from .store import connect, today
 from .tlog import open_log
 
-__all__ = ["ExportResult", "export_batch"]
+__all__ = ["ExportFailed", "ExportResult", "export_batch"]
+
+
+class ExportFailed(Exception):
+    """The batch file could not be written (a full disk, most likely)."""
 
 
 @dataclass(frozen=True)
@@ -83,8 +87,13 @@ def export_batch(config: IntakeConfig, out: Path, progress: Callable[[int, int],
             )
             if progress is not None:
                 rows = _counted(rows, header.count, progress)
-            with atomic_write(out) as fp:
-                sha = write_batch(fp, header, ((r[0], r[1], bytes(r[2])) for r in rows))
+            try:
+                with atomic_write(out) as fp:
+                    sha = write_batch(fp, header, ((r[0], r[1], bytes(r[2])) for r in rows))
+            except OSError as exc:
+                raise ExportFailed(
+                    f"could not write the batch {out} ({exc.strerror or exc}); nothing was exported"
+                ) from None
             conn.execute(
                 "INSERT INTO exports (first_seq, last_seq, sha256, exported_on) VALUES (?, ?, ?, ?)",
                 (header.first_seq, header.last_seq, sha, header.exported_on),

@@ -8,7 +8,7 @@ import pytest
 from support import fill_store, one_line_error, run
 
 from intake import IntakeConfig
-from intake.export import export_batch
+from intake.export import ExportFailed, export_batch
 from vault.batch import read_batch
 
 
@@ -52,7 +52,7 @@ def test_interrupted_export_leaves_nothing_and_records_nothing(tmp_path, ministr
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(export_mod, "write_batch", broken_write)
-    with pytest.raises(OSError):
+    with pytest.raises(ExportFailed, match=r"\(No space left on device\); nothing was exported"):
         export_batch(config, tmp_path / "b1")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d"]  # no batch, no temp file
     monkeypatch.undo()
@@ -80,3 +80,15 @@ def test_concurrent_exports_never_overlap(tmp_path, ministry_key):
 def test_export_of_a_missing_store_is_one_clear_line(tmp_path):
     line = one_line_error(run("intake", "export", "--data", tmp_path / "nowhere", "--out", tmp_path / "b"))
     assert "no intake store" in line
+
+
+def test_a_full_disk_is_one_clear_line_and_the_export_can_be_repeated(tmp_path, ministry_key):
+    config = IntakeConfig(data_dir=tmp_path / "d")
+    fill_store(config, ministry_key.public_key, 1500)
+    export = ("intake", "export", "--data", config.data_dir, "--out", tmp_path / "b1")
+    line = one_line_error(run(*export, disk_full_at=1 << 20))  # the batch needs about 2 MiB
+    assert line.startswith("intake: error: could not write the batch") and line.endswith("nothing was exported")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d"]  # no batch, no temp file
+    proc = run(*export)
+    assert proc.returncode == 0 and "exported 1500 envelopes (seq 1..1500)" in proc.stdout
+    assert seqs(tmp_path / "b1") == list(range(1, 1501))
