@@ -54,6 +54,8 @@ def _reference(data: bytes):
             raise InvalidBatch("the batch trailer is damaged") from None
         if not isinstance(trailer, dict) or trailer.get("sha256") != digest.hexdigest():
             raise InvalidBatch("the batch's integrity hash does not match its contents: it was altered or damaged")
+        if sorted(trailer.items()) != [("end", "dvr-batch/1"), ("sha256", digest.hexdigest())]:
+            raise InvalidBatch("the batch trailer is damaged")
         if src.read(1):
             raise InvalidBatch("the batch has data after its trailer")
     except InvalidBatch as exc:
@@ -156,3 +158,18 @@ def test_not_a_batch(ministry_key):
         read_all(b'{"format": "something-else"}\n')
     with pytest.raises(InvalidBatch, match="header"):
         read_all(b"\x00garbage\n")
+
+
+@pytest.mark.parametrize(
+    "trailer",
+    [
+        b'{"end":"dvr-batch/0","sha256":"%s"}\n',  # a bit of the format name flipped
+        b'{"end":"dvr-batch/1","sha256":"%s","more":1}\n',
+        b'{"end":1,"sha256":"%s"}\n',
+    ],
+)
+def test_a_trailer_with_the_right_hash_but_anything_else_changed_is_refused(ministry_key, trailer):
+    lines = make_batch(ministry_key).splitlines(keepends=True)
+    sha = json.loads(lines[-1])["sha256"].encode()
+    with pytest.raises(InvalidBatch, match="trailer is damaged"):
+        read_all(b"".join(lines[:-1]) + trailer % sha)

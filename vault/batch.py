@@ -217,6 +217,9 @@ class BatchReader:
             raise InvalidBatch("the batch trailer is damaged") from None
         if not isinstance(trailer, dict) or trailer.get("sha256") != digest.hexdigest():
             raise InvalidBatch("the batch's integrity hash does not match its contents: it was altered or damaged")
+        # The hash does not cover the trailer: its every member is checked here.
+        if trailer != {"end": BATCH_FORMAT, "sha256": digest.hexdigest()}:
+            raise InvalidBatch("the batch trailer is damaged")
         if after or self._src.read(1):
             raise InvalidBatch("the batch has data after its trailer")
         self.sha256 = digest.hexdigest()
