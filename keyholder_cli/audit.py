@@ -35,13 +35,14 @@ from vault.manifest import MANIFEST_NAME
 from .errors import KeyholderError
 from .importer import ImportResult
 from .shareio import read_json
-from .vaultdir import Vault
+from .vaultdir import ROTATION_NAME, Vault, write_json
 
 __all__ = [
     "AuditResult",
     "PublicationMismatch",
     "append_entry",
     "check_publication",
+    "finished_rotation_message",
     "head_path",
     "record_import",
     "start_log",
@@ -59,6 +60,7 @@ class AuditResult:
     log: VerifiedLog
     anchor: KeyBundle
     warnings: list[str] = field(default_factory=list)
+    finished_rotation: str | None = None  # the kid made current by `_finish_rotation`
 
 
 def head_path(vault: Vault) -> Path:
@@ -124,10 +126,21 @@ def _read_log(path: Path) -> bytes:
 
 
 def verify_vault(vault: Vault) -> AuditResult:
-    """Verify the vault's log against its current bundle and its signed head."""
+    """Verify the vault's log against its current bundle and its signed head.
+
+    The one repair it makes: a rotation whose signed entry reached the log
+    but whose bundle never became current (`_finish_rotation`)."""
     anchor = load_bundle(read_json(vault.require().bundle_path), require_signature=True)
-    log = verify_log(_read_log(vault.audit_path), anchor=anchor)
-    result = AuditResult(log, anchor)
+    data = _read_log(vault.audit_path)
+    log = verify_log(data, anchor=anchor)
+    finished = None
+    if log.current_kid != anchor.kid:
+        finished = _finish_rotation(vault, log, data)
+        if finished is not None:
+            anchor = finished
+    result = AuditResult(log, anchor, finished_rotation=finished.kid if finished else None)
+    if finished is not None:
+        result.warnings.append(finished_rotation_message(vault, finished.kid))
     try:
         head = json.loads(head_path(vault).read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -148,6 +161,40 @@ def verify_vault(vault: Vault) -> AuditResult:
             result.warnings.append(f"the vault holds an import (seq {row[1]}..{row[2]}) that the log does not record")
     _warn_unsigned_tail(result)
     return result
+
+
+def finished_rotation_message(vault: Vault, kid: str) -> str:
+    return (
+        f"finished the rotation to key {kid}, which was logged but stopped before its bundle became"
+        f" current; carry {vault.bundle_path} and {vault.rotation_path} to the intake server"
+    )
+
+
+def _finish_rotation(vault: Vault, log: VerifiedLog, data: bytes) -> KeyBundle | None:
+    """Make current the key a rotation left behind, or return None.
+
+    `keyholder rotate` logs the signed `rotation` entry, then writes the
+    statement's copy and the new bundle. A full disk or a power cut between
+    the two leaves a log whose current key is not the vault's bundle, and
+    every command would refuse the vault. When the log's last entry is that
+    rotation and the new epoch's files are the ones it names (the log itself
+    verifies the old key's signature over the hand-over), the two files are
+    written now, as the rotation would have written them."""
+    last = log.entries[-1]
+    epoch = vault.epoch_dir(log.current_kid)
+    if last.kind != "rotation" or last.kid != log.current_kid:
+        return None
+    try:
+        bundle = load_bundle(read_json(epoch / "bundle.json"), require_signature=True)
+        statement = read_json(epoch / ROTATION_NAME)
+    except (OSError, ValueError, KeyholderError):
+        return None
+    if bundle.kid != log.current_kid or statement != last.details.get("statement"):
+        return None
+    verify_log(data, anchor=bundle)  # the log establishes this very bundle's signing key
+    write_json(vault.rotation_path, statement)
+    write_json(vault.bundle_path, bundle.to_json())
+    return bundle
 
 
 def verify_copies(log_path: Path, bundle_path: Path, head_file: Path | None = None) -> AuditResult:

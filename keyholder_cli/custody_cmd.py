@@ -9,6 +9,7 @@ import click
 
 from vault import InvalidShare, describe_share
 
+from . import audit
 from .ceremony import check_quorum, officer_list, run_ceremony
 from .errors import KeyholderError, friendly_errors
 from .rotate import rotate_to_passphrase, rotate_to_shares
@@ -104,6 +105,10 @@ def rotate(
     names = officer_list(officer_names, officers) if officers is not None else []
     if officers is not None and threshold is not None:
         check_quorum(officers, threshold)
+    finished = audit.verify_vault(vault).finished_rotation
+    if finished is not None:  # that rotation is what this one was meant to do
+        click.echo(f"{audit.finished_rotation_message(vault, finished)}; no new rotation started")
+        return
     unlocked = unlock_vault(vault, "rotate", share_files=share_files, passphrase_file=passphrase_file)
     if officers is not None and threshold is not None:
         rotated = rotate_to_shares(vault, unlocked, names, threshold, shares_out)

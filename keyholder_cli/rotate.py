@@ -31,11 +31,9 @@ from . import audit
 from .ceremony import check_quorum, make_epoch, write_epoch_files
 from .custody import kdf_cost, read_passphrase
 from .unlock import PREVIOUS_NAME, Unlocked
-from .vaultdir import Vault, write_json
+from .vaultdir import ROTATION_NAME, Vault, write_json
 
 __all__ = ["ROTATION_NAME", "Rotated", "rotate_to_passphrase", "rotate_to_shares"]
-
-ROTATION_NAME = "rotation.json"
 
 
 @dataclass(frozen=True)
@@ -55,7 +53,7 @@ def _finish(
 ) -> Rotated:
     """Log the rotation (signed by the new key), then make the new bundle current."""
     audit.append_entry(vault, "rotation", {**custody, "statement": statement}, key)
-    statement_path = vault.root / "key-rotation.json"
+    statement_path = vault.rotation_path
     write_json(statement_path, statement)
     write_json(vault.bundle_path, bundle.to_json())
     return Rotated(unlocked.current.kid, bundle, statement_path)

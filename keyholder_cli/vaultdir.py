@@ -22,7 +22,9 @@ from vault.fsutil import atomic_write
 
 from .errors import VaultNotFound
 
-__all__ = ["Vault", "atomic_write", "write_json"]
+__all__ = ["ROTATION_NAME", "Vault", "atomic_write", "write_json"]
+
+ROTATION_NAME = "rotation.json"  # an epoch's rotation statement, in its directory
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS envelopes (
@@ -63,6 +65,11 @@ class Vault:
     @property
     def audit_path(self) -> Path:
         return self.root / "audit.log"
+
+    @property
+    def rotation_path(self) -> Path:
+        """The latest rotation statement's copy, carried to the intake with the bundle."""
+        return self.root / "key-rotation.json"
 
     def epoch_dir(self, kid: str) -> Path:
         return self.root / "epochs" / kid

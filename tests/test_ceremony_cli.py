@@ -537,3 +537,60 @@ def test_the_intake_refuses_a_rotation_not_endorsed_by_its_pinned_key(world, tmp
     assert "not signed" in one_line_error(intake("keys", "add", "--data", world / "D", tmp_path / "u.json"))
     ring = json.loads((world / "D" / "keys.json").read_text())
     assert len(ring["keys"]) == 1 and "rotations" not in ring
+
+
+def stopped_rotation(tmp_path: Path) -> tuple[Path, str, bytes]:
+    """A passphrase vault whose rotation was logged but stopped before the new
+    bundle became current (a full disk, a power cut): the vault's files as
+    `rotate` leaves them at that moment. Returns the vault, the new kid and
+    the new bundle's bytes."""
+    (tmp_path / "pp").write_text("correct horse battery\n")
+    (tmp_path / "pp2").write_text("a new passphrase for the new epoch\n")
+    v = tmp_path / "V"
+    assert keyholder("init", "--vault", v, "--passphrase-file", tmp_path / "pp").exit_code == 0
+    old_bundle = (v / "key-bundle.json").read_bytes()
+    rotated = keyholder(
+        "rotate", "--vault", v, "--passphrase-file", tmp_path / "pp", "--new-passphrase-file", tmp_path / "pp2"
+    )
+    assert rotated.exit_code == 0, rotated.output
+    new_bundle = (v / "key-bundle.json").read_bytes()
+    (v / "key-bundle.json").write_bytes(old_bundle)
+    (v / "key-rotation.json").unlink()
+    return v, json.loads(new_bundle)["kid"], new_bundle
+
+
+def test_a_stopped_rotation_is_finished_by_the_next_command(tmp_path):
+    v, new_kid, new_bundle = stopped_rotation(tmp_path)
+    result = keyholder("audit", "verify", "--vault", v)
+    assert result.exit_code == 0, result.output
+    assert f"WARNING: finished the rotation to key {new_kid}" in result.output
+    assert (v / "key-bundle.json").read_bytes() == new_bundle
+    assert json.loads((v / "key-rotation.json").read_text()) == json.loads(
+        (v / "epochs" / new_kid / "rotation.json").read_text()
+    )
+    again = keyholder("audit", "verify", "--vault", v)
+    assert again.exit_code == 0 and "WARNING" not in again.output
+    assert f"current key {new_kid[:8]}" in again.output
+    (tmp_path / "O").mkdir()
+    published = keyholder("publish", "--vault", v, "--passphrase-file", tmp_path / "pp2", "--out", tmp_path / "O")
+    assert published.exit_code == 0, published.output  # the new epoch's passphrase unlocks it
+
+
+def test_rotate_run_again_after_a_stop_finishes_that_rotation_and_starts_none(tmp_path):
+    v, new_kid, new_bundle = stopped_rotation(tmp_path)
+    result = keyholder(
+        "rotate", "--vault", v, "--passphrase-file", tmp_path / "pp", "--new-passphrase-file", tmp_path / "pp2"
+    )
+    assert result.exit_code == 0, result.output
+    assert f"finished the rotation to key {new_kid}" in result.output and "no new rotation started" in result.output
+    assert (v / "key-bundle.json").read_bytes() == new_bundle
+    assert len(list((v / "epochs").iterdir())) == 2
+
+
+def test_a_stopped_rotation_whose_epoch_files_were_altered_is_refused(tmp_path):
+    v, new_kid, _ = stopped_rotation(tmp_path)
+    (v / "epochs" / new_kid / "rotation.json").write_text("{}\n")
+    before = (v / "key-bundle.json").read_bytes()
+    line = one_line_error(keyholder("audit", "verify", "--vault", v))
+    assert f"the log's current key is {new_kid}" in line
+    assert (v / "key-bundle.json").read_bytes() == before and not (v / "key-rotation.json").exists()
