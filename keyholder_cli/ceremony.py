@@ -161,8 +161,8 @@ def run_ceremony(vault: Vault, officers: list[str], threshold: int, shares_out: 
         raise KeyholderError(f"{vault.root} exists and is not empty; a ceremony makes a new vault")
     check_quorum(len(officers), threshold)
     epoch = make_epoch(officers, threshold, shares_out)
-    vault.root.mkdir(parents=True, exist_ok=True)
-    audit.start_log(vault, "ceremony", epoch.key, epoch.custody_details())
-    write_epoch_files(vault, epoch)
-    write_json(vault.bundle_path, epoch.bundle.to_json())
+    with vault.making(epoch.key.kid):
+        audit.start_log(vault, "ceremony", epoch.key, epoch.custody_details())
+        write_epoch_files(vault, epoch)
+        write_json(vault.bundle_path, epoch.bundle.to_json())
     return epoch

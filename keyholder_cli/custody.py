@@ -55,12 +55,12 @@ def init_vault(vault: Vault, passphrase: bytes) -> UnlockedKey:
     """Make a new vault with one key epoch under passphrase custody."""
     if vault.exists():
         raise KeyholderError(f"{vault.root} already holds a vault; refusing to overwrite it")
-    vault.root.mkdir(parents=True, exist_ok=True)
     master = new_master_secret()
     key = derive_keys(master)
     keyfile = seal_keyfile(master, passphrase, kdf_cost())
-    audit.start_log(vault, "init", key, {"custody": "passphrase"})  # the signed first entry (issue 4)
-    save_epoch(vault, key, keyfile, "keyfile.json")
+    with vault.making(key.kid):
+        audit.start_log(vault, "init", key, {"custody": "passphrase"})  # the signed first entry (issue 4)
+        save_epoch(vault, key, keyfile, "keyfile.json")
     return key
 
 

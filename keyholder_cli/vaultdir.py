@@ -12,7 +12,10 @@ Nothing in it is plaintext registration data.
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +23,7 @@ from typing import Any
 from vault import KeyBundle, load_bundle
 from vault.fsutil import atomic_write
 
-from .errors import VaultNotFound
+from .errors import KeyholderError, VaultNotFound
 
 __all__ = ["ROTATION_NAME", "Vault", "atomic_write", "write_json"]
 
@@ -76,6 +79,28 @@ class Vault:
 
     def exists(self) -> bool:
         return self.bundle_path.exists()
+
+    @contextmanager
+    def making(self, kid: str) -> Iterator[None]:
+        """Around the writes of `init` and `ceremony`, which make a vault in a
+        directory that holds none: if one fails part-way (a full disk), remove
+        what the command wrote, so that it can simply be run again."""
+        if self.exists() or (self.audit_path.exists() and self.audit_path.stat().st_size > 0):
+            raise KeyholderError(f"{self.root} already holds a vault; refusing to overwrite it")
+        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            yield
+        except BaseException as exc:
+            for path in (self.bundle_path, self.audit_path, self.root / "audit.head"):
+                path.unlink(missing_ok=True)
+            shutil.rmtree(self.epoch_dir(kid), ignore_errors=True)
+            with suppress(OSError):
+                (self.root / "epochs").rmdir()  # only if no other epoch is there
+            if isinstance(exc, OSError):
+                raise KeyholderError(
+                    f"could not write the new vault in {self.root} ({exc.strerror or exc}); nothing of it was kept"
+                ) from None
+            raise
 
     def require(self) -> Vault:
         if not self.exists():

@@ -594,3 +594,29 @@ def test_a_stopped_rotation_whose_epoch_files_were_altered_is_refused(tmp_path):
     line = one_line_error(keyholder("audit", "verify", "--vault", v))
     assert f"the log's current key is {new_kid}" in line
     assert (v / "key-bundle.json").read_bytes() == before and not (v / "key-rotation.json").exists()
+
+
+def test_a_ceremony_stopped_by_a_full_disk_keeps_nothing_and_can_be_run_again(tmp_path, monkeypatch):
+    import errno
+
+    import keyholder_cli.vaultdir as vaultdir
+
+    real_atomic_write = vaultdir.atomic_write
+
+    def full_disk(dest, mode=0o644):
+        if dest.name == "key-bundle.json":  # the last file the ceremony writes
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_atomic_write(dest, mode)
+
+    monkeypatch.setattr(vaultdir, "atomic_write", full_disk)
+    args = ["ceremony", "--vault", tmp_path / "V", "--officers", 3, "--threshold", 2]
+    result = keyholder(*args, "--shares-out", tmp_path / "S1")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    line = result.stderr.strip().splitlines()[-1]  # after the --shares-out warnings
+    assert line.startswith("keyholder: error: could not write the new vault")
+    assert line.endswith("nothing of it was kept")
+    assert [p for p in (tmp_path / "V").rglob("*") if p.is_file()] == []
+    monkeypatch.undo()
+    v, shares = ceremony(tmp_path)  # the same directory, a new ceremony
+    assert v == tmp_path / "V" and len(shares) == 5
+    assert keyholder("audit", "verify", "--vault", v).exit_code == 0

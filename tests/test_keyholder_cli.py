@@ -3,6 +3,7 @@ and every refusal as one clear line with nothing kept or half-written."""
 
 from __future__ import annotations
 
+import errno
 import json
 import sqlite3
 
@@ -228,3 +229,45 @@ def test_a_full_disk_during_publish_publishes_nothing_and_the_log_says_so(vault_
     assert proc.returncode == 0, proc.stderr
     assert json.loads((tmp_path / "O" / "aggregates.json").read_text())["registrants"] == 12
     assert audit_kinds(vault_dir)[-2:] == ["unlock", "publish"]
+
+
+@pytest.mark.parametrize("fails_at", ["audit.head", "keyfile.json", "key-bundle.json"])
+def test_init_stopped_by_a_full_disk_keeps_nothing_and_can_be_run_again(tmp_path, monkeypatch, fails_at):
+    import keyholder_cli.vaultdir as vaultdir
+    from keyholder_cli.custody import init_vault
+    from keyholder_cli.errors import KeyholderError
+    from keyholder_cli.vaultdir import Vault
+
+    real_atomic_write = vaultdir.atomic_write
+
+    def full_disk(dest, mode=0o644):
+        if dest.name == fails_at:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_atomic_write(dest, mode)
+
+    monkeypatch.setattr(vaultdir, "atomic_write", full_disk)
+    monkeypatch.setattr("vault.auditlog.atomic_write", full_disk)  # the log's head file
+    with pytest.raises(KeyholderError, match=r"\(No space left on device\); nothing of it was kept"):
+        init_vault(Vault(tmp_path / "V"), b"correct horse battery")
+    monkeypatch.undo()
+    assert [p for p in (tmp_path / "V").rglob("*") if p.is_file()] == []
+    (tmp_path / "pp").write_text("correct horse battery\n")
+    proc = run("keyholder", "init", "--vault", tmp_path / "V", "--passphrase-file", tmp_path / "pp")
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_a_damaged_vault_database_is_one_clear_line_for_every_command(vault_dir, tmp_path):
+    pk = public_key(vault_dir)
+    write_batch_file(tmp_path / "b", [vault.seal(person(i), pk).canonical() for i in range(12)])
+    assert run("keyholder", "import", "--vault", vault_dir, tmp_path / "b").returncode == 0
+    with open(vault_dir / "envelopes.sqlite", "r+b") as db:
+        db.write(b"not a database, any more")  # over SQLite's header
+    commands = [
+        ("import", "--vault", vault_dir, tmp_path / "b"),
+        ("publish", "--vault", vault_dir, "--passphrase-file", tmp_path / "pp", "--out", tmp_path / "O"),
+        ("audit", "verify", "--vault", vault_dir),
+    ]
+    for args in commands:
+        line = one_line_error(run("keyholder", *args))
+        assert line == "keyholder: error: the vault's database: file is not a database", args
+    assert not (tmp_path / "O").exists()
