@@ -25,6 +25,7 @@ def create_app(config: IntakeConfig) -> Flask:
     app.extensions["dvr_log"] = log
 
     keys = api.KeyCache(config)
+    keys.get()  # a damaged keys.json stops the server here, not at its first request
     app.register_blueprint(api.make_blueprint(keys))
     app.register_blueprint(log_api.make_blueprint(config, log))
     pages.init_app(app, config)

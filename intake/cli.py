@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sqlite3
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -36,6 +37,9 @@ def friendly_errors(func: F) -> F:
             return func(*args, **kwargs)
         except (VaultError, OSError, ValueError, ExportFailed) as exc:
             click.echo(f"intake: error: {exc}", err=True)
+            sys.exit(1)
+        except sqlite3.Error as exc:  # a damaged store, or a full disk
+            click.echo(f"intake: error: the intake store: {exc}", err=True)
             sys.exit(1)
 
     return wrapper  # type: ignore[return-value]

@@ -28,10 +28,16 @@ class Keyring:
 def load_keyring(path: Path) -> Keyring:
     if not path.exists():
         return Keyring([], None)
-    obj = json.loads(path.read_text(encoding="utf-8"))
-    if obj.get("format") != KEYRING_FORMAT:
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        raise ValueError(f"{path} is damaged: it is not JSON") from None
+    if not isinstance(obj, dict) or obj.get("format") != KEYRING_FORMAT:
         raise ValueError(f"{path} is not a {KEYRING_FORMAT} file")
-    return Keyring([load_bundle(b) for b in obj["keys"]], obj["current"], obj.get("rotations", []))
+    try:
+        return Keyring([load_bundle(b) for b in obj["keys"]], obj["current"], obj.get("rotations", []))
+    except (KeyError, TypeError):
+        raise ValueError(f"{path} is damaged: a {KEYRING_FORMAT} file without its keys") from None
 
 
 def _check_rotation(ring: Keyring, bundle: KeyBundle, rotation: Any) -> dict[str, Any]:
