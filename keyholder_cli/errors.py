@@ -30,10 +30,9 @@ class ImportRefused(KeyholderError):
 
 
 def disk_hint(exc: BaseException) -> str:
-    """A hint for the errors SQLite gives when it cannot write: a full disk
-    comes back as SQLITE_FULL, or as an I/O error when a write fails outright."""
-    name = getattr(exc, "sqlite_errorname", "")
-    return " (is the disk full?)" if name == "SQLITE_FULL" or name.startswith("SQLITE_IOERR") else ""
+    """A hint for SQLite's I/O errors: a full disk comes back as one when a
+    write fails outright (SQLITE_FULL already says "database or disk is full")."""
+    return " (is the disk full?)" if getattr(exc, "sqlite_errorname", "").startswith("SQLITE_IOERR") else ""
 
 
 def friendly_errors(func: F) -> F:
