@@ -49,7 +49,8 @@ def _describe(entry: AuditEntry, officers: dict[str, dict[int, str]]) -> str:
             f" {counts.get('duplicates')} duplicates; {len(files)} files; disclosure {d.get('disclosure')}"
         )
     if kind == "publish_failed":
-        return f"publication to {d.get('out')} failed after it was logged: {d.get('error')}"
+        when = "failed after it was logged" if d.get("logged", True) else "stopped before it was logged"
+        return f"publication to {d.get('out')} {when}: {d.get('error')}"
     return ", ".join(f"{k}={v}" for k, v in sorted(d.items())) or "(no details)"
 
 

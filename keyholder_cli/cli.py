@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -14,10 +15,13 @@ from .custody import init_vault, read_passphrase
 from .custody_cmd import ceremony, check_share, rotate, share_file_option
 from .errors import friendly_errors
 from .importer import batch_size, import_batch
-from .publish_audit import logged_publication, refuse_unusable_target
+from .publish_audit import Attempt, logged_publication, publication_attempt, refuse_unusable_target
 from .receipt_cmd import receipt
-from .unlock import unlock_vault
+from .unlock import Unlocked, unlock_vault
 from .vaultdir import Vault
+
+if TYPE_CHECKING:  # publication loads the statistics stack: only publish imports it, late
+    from .publication import PublishSummary
 
 vault_option = click.option(
     "--vault", "vault_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Vault directory."
@@ -112,19 +116,31 @@ def publish(
     epsilon: float | None,
 ) -> None:
     """Open, validate, de-duplicate and publish protected aggregates."""
-    from .publish import open_all
-
     vault = Vault(vault_dir).require()
     refuse_unusable_target(out_dir)
     unlocked = unlock_vault(vault, "publish", share_files=share_files, passphrase_file=passphrase_file)
-    keys = unlocked.keys
+    with publication_attempt(vault, unlocked.current, out_dir) as attempt:
+        summary = _publish(vault, unlocked, out_dir, min_cell, epsilon, attempt)
+    click.echo(
+        f"published {summary.registrants} registrants to {out_dir}: {summary.envelopes} envelopes,"
+        f" {summary.opened} opened, {summary.failed} failed to open, {summary.invalid} invalid,"
+        f" {summary.duplicates} duplicates"
+    )
+
+
+def _publish(
+    vault: Vault, unlocked: Unlocked, out_dir: Path, min_cell: int, epsilon: float | None, attempt: Attempt
+) -> PublishSummary:
+    """Everything publish does once the keys are unlocked."""
+    from .publish import open_all
+
     today = date.today()
     total = vault.envelope_count()
     with _progress_bar(total, "opening") as bar:
         # The statistics stack (numpy, scipy, pandas, matplotlib) takes a second
         # or more to load: the other commands never pay for it, and publish
         # loads it while the workers open envelopes.
-        opened = open_all(vault.db_path, keys, today, progress=bar.update, meanwhile=_load_statistics)
+        opened = open_all(vault.db_path, unlocked.keys, today, progress=bar.update, meanwhile=_load_statistics)
     from .publication import PublishSummary, build_aggregates, render_files, write_publication
 
     with _progress_bar(len(opened.rows), "de-duplicating", unit="rec") as bar:
@@ -149,10 +165,6 @@ def publish(
         disclosure=aggregates["disclosure"],
         generated_on=aggregates["generated_on"],
         write=write_publication,
+        attempt=attempt,
     )
-    summary = PublishSummary(**counts, files=hashes)
-    click.echo(
-        f"published {summary.registrants} registrants to {out_dir}: {summary.envelopes} envelopes,"
-        f" {summary.opened} opened, {summary.failed} failed to open, {summary.invalid} invalid,"
-        f" {summary.duplicates} duplicates"
-    )
+    return PublishSummary(**counts, files=hashes)

@@ -1,5 +1,6 @@
 """The audit side of `keyholder publish`: the signed manifest and the
-`publish` entry, fsynced before any file of the publication is written.
+`publish` entry, fsynced before any file of the publication is written, and
+a `publish_failed` entry for a publish that stops after its unlock.
 
 The manifest (`vault.manifest`) lists the SHA-256 of every other file and
 names the log position of the publish entry (its seq, and its `prev`); the
@@ -10,7 +11,9 @@ included. Neither can be swapped without the other failing to verify.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +24,31 @@ from . import audit
 from .errors import KeyholderError
 from .vaultdir import Vault
 
-__all__ = ["logged_publication", "refuse_unusable_target"]
+__all__ = ["Attempt", "logged_publication", "publication_attempt", "refuse_unusable_target"]
+
+
+@dataclass
+class Attempt:
+    """One run of `publish` after its unlock; `logged` once its `publish` entry is written."""
+
+    out_dir: Path
+    logged: bool = False
+
+
+@contextmanager
+def publication_attempt(vault: Vault, key: UnlockedKey, out_dir: Path) -> Iterator[Attempt]:
+    """Around everything `publish` does after its unlock. If it stops before
+    the files are written (an error, a worker killed, a full disk, Ctrl-C), a
+    signed `publish_failed` entry says so, and whether the publication had
+    been logged: the log then explains every unlock for `publish` by itself."""
+    attempt = Attempt(out_dir)
+    try:
+        yield attempt
+    except BaseException as exc:
+        details = {"out": str(out_dir), "error": type(exc).__name__, "logged": attempt.logged}
+        with suppress(Exception):  # a log that cannot take it (a full disk): the first error is the one to report
+            audit.append_entry(vault, "publish_failed", details, key)
+        raise
 
 
 def refuse_unusable_target(out_dir: Path) -> None:
@@ -40,12 +67,10 @@ def logged_publication(
     disclosure: Mapping[str, Any],
     generated_on: str,
     write: Callable[[Path, dict[str, bytes]], dict[str, str]],
+    attempt: Attempt,
 ) -> dict[str, str]:
-    """Add the signed manifest, log the publication, then `write` the files.
-
-    If writing fails after the entry was logged, a `publish_failed` entry
-    records that, and the error goes on.
-    """
+    """Add the signed manifest, log the publication, then `write` the files
+    (inside `publication_attempt`, which logs a failure)."""
     log = audit.verify_vault(vault).log
     last = log.last
     if last is None:
@@ -60,10 +85,7 @@ def logged_publication(
         "files": {name: sha256_hex(data) for name, data in sorted(everything.items())},
     }
     entry = audit.append_entry(vault, "publish", details, key)
+    attempt.logged = True
     if entry.seq != manifest["audit"]["seq"]:
         raise KeyholderError("the audit log moved while the publication was prepared; nothing was written")
-    try:
-        return write(out_dir, everything)
-    except Exception as exc:
-        audit.append_entry(vault, "publish_failed", {"out": str(out_dir), "error": type(exc).__name__}, key)
-        raise
+    return write(out_dir, everything)

@@ -11,6 +11,7 @@ import pytest
 from support import VALID_RECORD, one_line_error, run, submission, write_batch_file
 
 import vault
+from vault.workers import WorkerDied
 
 
 @pytest.fixture
@@ -226,6 +227,7 @@ def test_a_full_disk_during_publish_publishes_nothing_and_the_log_says_so(vault_
     assert "could not write the publication" in line and "nothing was published" in line
     assert sorted(p.name for p in tmp_path.iterdir()) == ["V", "b", "pp"]  # no directory, no staging left
     assert audit_kinds(vault_dir)[-3:] == ["unlock", "publish", "publish_failed"]
+    assert json.loads((vault_dir / "audit.log").read_text().splitlines()[-1])["details"]["logged"] is True
     proc = run(*publish, tmp_path / "O")  # space again, the same target
     assert proc.returncode == 0, proc.stderr
     assert json.loads((tmp_path / "O" / "aggregates.json").read_text())["registrants"] == 12
@@ -272,3 +274,37 @@ def test_a_damaged_vault_database_is_one_clear_line_for_every_command(vault_dir,
         line = one_line_error(run("keyholder", *args))
         assert line == "keyholder: error: the vault's database: file is not a database", args
     assert not (tmp_path / "O").exists()
+
+
+@pytest.mark.parametrize("stop", [KeyboardInterrupt(), WorkerDied()], ids=["ctrl-c", "worker-killed"])
+def test_a_publish_that_stops_after_its_unlock_says_so_in_the_log(vault_dir, tmp_path, monkeypatch, stop):
+    from click.testing import CliRunner
+
+    import keyholder_cli.publish
+    from keyholder_cli.cli import main
+
+    pk = public_key(vault_dir)
+    write_batch_file(tmp_path / "b", [vault.seal(person(i), pk).canonical() for i in range(12)])
+    assert run("keyholder", "import", "--vault", vault_dir, tmp_path / "b").returncode == 0
+
+    def stopped(*_args, **_kwargs):
+        raise stop
+
+    monkeypatch.setattr(keyholder_cli.publish, "open_all", stopped)
+    monkeypatch.setenv("DVR_INSECURE_FAST_KDF", "1")
+    args = [
+        "publish",
+        "--vault",
+        str(vault_dir),
+        "--passphrase-file",
+        str(tmp_path / "pp"),
+        "--out",
+        str(tmp_path / "O"),
+    ]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1 and not (tmp_path / "O").exists()
+    assert audit_kinds(vault_dir)[-2:] == ["unlock", "publish_failed"]
+    last = json.loads((vault_dir / "audit.log").read_text().splitlines()[-1])
+    assert last["details"] == {"out": str(tmp_path / "O"), "error": type(stop).__name__, "logged": False}
+    summary = run("keyholder", "audit", "verify", "--vault", vault_dir).stdout
+    assert f"publication to {tmp_path / 'O'} stopped before it was logged: {type(stop).__name__}" in summary
