@@ -48,6 +48,8 @@ def _describe(entry: AuditEntry, officers: dict[str, dict[int, str]]) -> str:
             f" {counts.get('opened')} opened, {counts.get('failed')} failed, {counts.get('invalid')} invalid,"
             f" {counts.get('duplicates')} duplicates; {len(files)} files; disclosure {d.get('disclosure')}"
         )
+    if kind == "rotation_failed":
+        return f"rotation stopped before it was logged: {d.get('error')}; key {entry.kid} is still current"
     if kind == "publish_failed":
         when = "failed after it was logged" if d.get("logged", True) else "stopped before it was logged"
         return f"publication to {d.get('out')} {when}: {d.get('error')}"

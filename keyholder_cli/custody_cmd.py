@@ -12,7 +12,7 @@ from vault import InvalidShare, describe_share
 from . import audit
 from .ceremony import check_quorum, officer_list, run_ceremony
 from .errors import KeyholderError, friendly_errors
-from .rotate import rotate_to_passphrase, rotate_to_shares
+from .rotate import rotate_to_passphrase, rotate_to_shares, rotation_attempt
 from .shareio import read_custody, read_share_file
 from .unlock import unlock_vault
 from .vaultdir import Vault
@@ -110,10 +110,11 @@ def rotate(
         click.echo(f"{audit.finished_rotation_message(vault, finished)}; no new rotation started")
         return
     unlocked = unlock_vault(vault, "rotate", share_files=share_files, passphrase_file=passphrase_file)
-    if officers is not None and threshold is not None:
-        rotated = rotate_to_shares(vault, unlocked, names, threshold, shares_out)
-    else:
-        rotated = rotate_to_passphrase(vault, unlocked, new_passphrase_file)
+    with rotation_attempt(vault, unlocked.current):
+        if officers is not None and threshold is not None:
+            rotated = rotate_to_shares(vault, unlocked, names, threshold, shares_out)
+        else:
+            rotated = rotate_to_passphrase(vault, unlocked, new_passphrase_file)
     click.echo(f"key rotated: {rotated.previous_kid} -> {rotated.bundle.kid} (now current; older epochs still open)")
     click.echo(
         f"carry {vault.bundle_path} and {rotated.statement_path} to the intake server:"

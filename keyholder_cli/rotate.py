@@ -13,6 +13,9 @@ carrying the statement, is logged before the new bundle becomes current.
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +27,7 @@ from vault import (
     new_master_secret,
     rotation_statement,
     seal_keyfile,
+    verify_log,
     wrap_master,
 )
 
@@ -33,7 +37,7 @@ from .custody import kdf_cost, read_passphrase
 from .unlock import PREVIOUS_NAME, Unlocked
 from .vaultdir import ROTATION_NAME, Vault, write_json
 
-__all__ = ["ROTATION_NAME", "Rotated", "rotate_to_passphrase", "rotate_to_shares"]
+__all__ = ["ROTATION_NAME", "Rotated", "rotate_to_passphrase", "rotate_to_shares", "rotation_attempt"]
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,27 @@ class Rotated:
     previous_kid: str
     bundle: KeyBundle
     statement_path: Path
+
+
+@contextmanager
+def rotation_attempt(vault: Vault, current: UnlockedKey) -> Iterator[None]:
+    """Around everything `rotate` does after its unlock. If it stops before
+    its `rotation` entry is logged (a refusal, an officer who cannot confirm,
+    a full disk, Ctrl-C), the new epoch's directory is removed (its
+    `previous.json` would let the new shares open the current epoch) and a
+    signed `rotation_failed` entry explains the unlock. Once the entry is
+    logged, the next command finishes the rotation (`audit.verify_vault`)."""
+    epochs = vault.root / "epochs"
+    before = set(epochs.iterdir())
+    try:
+        yield
+    except BaseException as exc:
+        with suppress(Exception):  # the first error is the one to report
+            if verify_log(vault.audit_path.read_bytes()).current_kid == current.kid:  # not logged
+                for made in set(epochs.iterdir()) - before:
+                    shutil.rmtree(made)
+                audit.append_entry(vault, "rotation_failed", {"error": type(exc).__name__}, current)
+        raise
 
 
 def _finish(

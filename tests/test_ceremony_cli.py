@@ -620,3 +620,54 @@ def test_a_ceremony_stopped_by_a_full_disk_keeps_nothing_and_can_be_run_again(tm
     v, shares = ceremony(tmp_path)  # the same directory, a new ceremony
     assert v == tmp_path / "V" and len(shares) == 5
     assert keyholder("audit", "verify", "--vault", v).exit_code == 0
+
+
+def passphrase_vault(tmp_path: Path) -> Path:
+    (tmp_path / "pp").write_text("correct horse battery\n")
+    (tmp_path / "pp2").write_text("a new passphrase for the new epoch\n")
+    assert keyholder("init", "--vault", tmp_path / "V", "--passphrase-file", tmp_path / "pp").exit_code == 0
+    return tmp_path / "V"
+
+
+def log_kinds(v: Path) -> list[str]:
+    return [json.loads(line)["kind"] for line in (v / "audit.log").read_text().splitlines()]
+
+
+def test_a_rotate_refused_after_its_unlock_logs_why_and_leaves_no_epoch(tmp_path):
+    v = passphrase_vault(tmp_path)
+    (tmp_path / "empty").write_text("")
+    epochs = sorted(p.name for p in (v / "epochs").iterdir())
+    args = ["rotate", "--vault", v, "--passphrase-file", tmp_path / "pp", "--new-passphrase-file"]
+    line = one_line_error(keyholder(*args, tmp_path / "empty"))
+    assert line == "keyholder: error: the passphrase is empty"
+    assert sorted(p.name for p in (v / "epochs").iterdir()) == epochs
+    assert log_kinds(v)[-2:] == ["unlock", "rotation_failed"]
+    audit = keyholder("audit", "verify", "--vault", v)
+    assert audit.exit_code == 0 and "rotation stopped before it was logged: KeyholderError" in audit.output
+    assert keyholder(*args, tmp_path / "pp2").exit_code == 0
+    assert log_kinds(v)[-2:] == ["unlock", "rotation"]
+
+
+def test_a_rotate_stopped_by_a_full_disk_removes_the_new_epoch(tmp_path, monkeypatch):
+    import errno
+
+    import keyholder_cli.vaultdir as vaultdir
+
+    v = passphrase_vault(tmp_path)
+    old_kid = json.loads((v / "key-bundle.json").read_text())["kid"]
+    real_atomic_write = vaultdir.atomic_write
+
+    def full_disk(dest, mode=0o644):
+        if dest.name == "bundle.json" and dest.parent.name != old_kid:  # the new epoch's last file
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_atomic_write(dest, mode)
+
+    monkeypatch.setattr(vaultdir, "atomic_write", full_disk)
+    args = ["rotate", "--vault", v, "--passphrase-file", tmp_path / "pp", "--new-passphrase-file", tmp_path / "pp2"]
+    line = one_line_error(keyholder(*args))
+    assert "No space left on device" in line
+    assert [p.name for p in (v / "epochs").iterdir()] == [old_kid]  # previous.json and all went with it
+    assert log_kinds(v)[-2:] == ["unlock", "rotation_failed"]
+    monkeypatch.undo()
+    assert keyholder(*args).exit_code == 0
+    assert json.loads((v / "key-bundle.json").read_text())["kid"] != old_kid
