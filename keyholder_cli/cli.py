@@ -88,6 +88,21 @@ def _progress_bar(total: int | None, label: str, unit: str = "env"):  # type: ig
     return tqdm(total=total, desc=label, unit=unit, file=sys.stderr, disable=None, leave=False)
 
 
+# Budgets that still make sense for a national publication (docs/disclosure.md,
+# section 4): below 0.05 the noise drowns even the national totals, and above
+# 20 the promise (a factor of e^20 ≈ 5 × 10^8) is no promise at all.
+EPSILON_RANGE = (0.05, 20.0)
+
+
+def _check_epsilon(value: float | None) -> float | None:
+    """Refuse a budget out of range (or inf, or nan) before anyone unlocks
+    anything: a useless release still spends the registrants' privacy."""
+    low, high = EPSILON_RANGE
+    if value is not None and not low <= value <= high:  # also false for nan
+        raise click.BadParameter(f"{value:g} is outside {low:g}..{high:g}; see docs/disclosure.md, section 4")
+    return value
+
+
 def _load_statistics() -> None:
     import keyholder_cli.publication  # noqa: F401 - loaded for its side effect: warm imports
 
@@ -102,9 +117,11 @@ def _load_statistics() -> None:
 @click.option("--min-cell", default=10, show_default=True, type=click.IntRange(min=1), help="Smallest count published.")
 @click.option(
     "--epsilon",
-    type=click.FloatRange(min=0, min_open=True),
+    type=float,
     default=None,
-    help="Add differential-privacy noise with this total budget (docs/disclosure.md).",
+    callback=lambda _ctx, _param, value: _check_epsilon(value),
+    help=f"Add differential-privacy noise with this total budget, {EPSILON_RANGE[0]} to {EPSILON_RANGE[1]}"
+    " (docs/disclosure.md).",
 )
 @friendly_errors
 def publish(

@@ -308,3 +308,15 @@ def test_a_publish_that_stops_after_its_unlock_says_so_in_the_log(vault_dir, tmp
     assert last["details"] == {"out": str(tmp_path / "O"), "error": type(stop).__name__, "logged": False}
     summary = run("keyholder", "audit", "verify", "--vault", vault_dir).stdout
     assert f"publication to {tmp_path / 'O'} stopped before it was logged: {type(stop).__name__}" in summary
+
+
+@pytest.mark.parametrize("epsilon", ["nan", "inf", "0.001", "0", "-1", "25"])
+def test_a_privacy_budget_out_of_range_is_refused_before_any_unlock(vault_dir, tmp_path, epsilon):
+    before = audit_kinds(vault_dir)
+    proc = run(
+        "keyholder", "publish", "--vault", vault_dir, "--passphrase-file", tmp_path / "pp", "--out", tmp_path / "O",
+        "--epsilon", epsilon,
+    )  # fmt: skip
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].endswith("is outside 0.05..20; see docs/disclosure.md, section 4")
+    assert audit_kinds(vault_dir) == before and not (tmp_path / "O").exists()
