@@ -85,7 +85,7 @@ def keys_add(data_dir: Path, bundle_file: Path, rotation_file: Path | None) -> N
 @main.command()
 @data_option
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="0: any free port.")
 @friendly_errors
 def serve(data_dir: Path, host: str, port: int) -> None:
     """Run the development server (production: gunicorn, see docs/operations.md)."""

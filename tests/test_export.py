@@ -92,20 +92,3 @@ def test_a_full_disk_is_one_clear_line_and_the_export_can_be_repeated(tmp_path, 
     proc = run(*export)
     assert proc.returncode == 0 and "exported 1500 envelopes (seq 1..1500)" in proc.stdout
     assert seqs(tmp_path / "b1") == list(range(1, 1501))
-
-
-def test_a_damaged_store_or_key_ring_is_one_clear_line(tmp_path, ministry_key):
-    config = IntakeConfig(data_dir=tmp_path / "d")
-    fill_store(config, ministry_key.public_key, 3)
-    (config.data_dir / "keys.json").write_text("not json\n")
-    serve = ("intake", "serve", "--data", config.data_dir, "--port", "0")
-    line = one_line_error(run(*serve))  # refused at start, not at the first request
-    assert line == f"intake: error: {config.data_dir / 'keys.json'} is damaged: it is not JSON"
-    (config.data_dir / "keys.json").unlink()
-    for leftover in ("-wal", "-shm"):  # the log could bring the first page back
-        config.db_path.with_name(config.db_path.name + leftover).unlink(missing_ok=True)
-    config.db_path.write_bytes(b"not a database, any more\n" * 1000)
-    for args in (serve, ("intake", "export", "--data", config.data_dir, "--out", tmp_path / "b")):
-        line = one_line_error(run(*args))
-        assert line == "intake: error: the intake store: file is not a database", args
-    assert not (tmp_path / "b").exists()
