@@ -70,6 +70,11 @@ class Vault:
         return self.root / "audit.log"
 
     @property
+    def audit_head_path(self) -> Path:
+        """The signed head of the audit log (its last signed entry)."""
+        return self.root / "audit.head"
+
+    @property
     def rotation_path(self) -> Path:
         """The latest rotation statement's copy, carried to the intake with the bundle."""
         return self.root / "key-rotation.json"
@@ -91,7 +96,7 @@ class Vault:
         try:
             yield
         except BaseException as exc:
-            for path in (self.bundle_path, self.audit_path, self.root / "audit.head"):
+            for path in (self.bundle_path, self.audit_path, self.audit_head_path):
                 path.unlink(missing_ok=True)
             shutil.rmtree(self.epoch_dir(kid), ignore_errors=True)
             with suppress(OSError):
