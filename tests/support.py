@@ -107,3 +107,21 @@ def fill_store(config: Any, public_key: bytes, n: int) -> None:
             store.append(vault.seal(submission(), public_key))
     finally:
         store.close()
+
+
+def full_disk_for(monkeypatch: Any, fails: Any) -> None:
+    """Make the keyholder's atomic writes (vault files, the log's head) raise
+    ENOSPC, as on a full disk, for every destination path `fails` accepts."""
+    import errno
+
+    import keyholder_cli.vaultdir as vaultdir
+
+    real_atomic_write = vaultdir.atomic_write
+
+    def full_disk(dest: Any, mode: int = 0o644) -> Any:
+        if fails(dest):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_atomic_write(dest, mode)
+
+    monkeypatch.setattr(vaultdir, "atomic_write", full_disk)
+    monkeypatch.setattr("vault.auditlog.atomic_write", full_disk)

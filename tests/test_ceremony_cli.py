@@ -16,7 +16,7 @@ import rfc8785
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from shamir_mnemonic.wordlist import WORDLIST
-from support import VALID_RECORD, submission
+from support import VALID_RECORD, full_disk_for, submission
 
 import vault
 from intake import IntakeConfig, create_app
@@ -597,18 +597,7 @@ def test_a_stopped_rotation_whose_epoch_files_were_altered_is_refused(tmp_path):
 
 
 def test_a_ceremony_stopped_by_a_full_disk_keeps_nothing_and_can_be_run_again(tmp_path, monkeypatch):
-    import errno
-
-    import keyholder_cli.vaultdir as vaultdir
-
-    real_atomic_write = vaultdir.atomic_write
-
-    def full_disk(dest, mode=0o644):
-        if dest.name == "key-bundle.json":  # the last file the ceremony writes
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real_atomic_write(dest, mode)
-
-    monkeypatch.setattr(vaultdir, "atomic_write", full_disk)
+    full_disk_for(monkeypatch, lambda dest: dest.name == "key-bundle.json")  # the ceremony's last file
     args = ["ceremony", "--vault", tmp_path / "V", "--officers", 3, "--threshold", 2]
     result = keyholder(*args, "--shares-out", tmp_path / "S1")
     assert result.exit_code == 1 and "Traceback" not in result.output
@@ -649,20 +638,10 @@ def test_a_rotate_refused_after_its_unlock_logs_why_and_leaves_no_epoch(tmp_path
 
 
 def test_a_rotate_stopped_by_a_full_disk_removes_the_new_epoch(tmp_path, monkeypatch):
-    import errno
-
-    import keyholder_cli.vaultdir as vaultdir
-
     v = passphrase_vault(tmp_path)
     old_kid = json.loads((v / "key-bundle.json").read_text())["kid"]
-    real_atomic_write = vaultdir.atomic_write
-
-    def full_disk(dest, mode=0o644):
-        if dest.name == "bundle.json" and dest.parent.name != old_kid:  # the new epoch's last file
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real_atomic_write(dest, mode)
-
-    monkeypatch.setattr(vaultdir, "atomic_write", full_disk)
+    # The new epoch's last file.
+    full_disk_for(monkeypatch, lambda dest: dest.name == "bundle.json" and dest.parent.name != old_kid)
     args = ["rotate", "--vault", v, "--passphrase-file", tmp_path / "pp", "--new-passphrase-file", tmp_path / "pp2"]
     line = one_line_error(keyholder(*args))
     assert "No space left on device" in line

@@ -3,12 +3,11 @@ and every refusal as one clear line with nothing kept or half-written."""
 
 from __future__ import annotations
 
-import errno
 import json
 import sqlite3
 
 import pytest
-from support import VALID_RECORD, one_line_error, run, submission, write_batch_file
+from support import VALID_RECORD, full_disk_for, one_line_error, run, submission, write_batch_file
 
 import vault
 from vault.workers import WorkerDied
@@ -236,20 +235,11 @@ def test_a_full_disk_during_publish_publishes_nothing_and_the_log_says_so(vault_
 
 @pytest.mark.parametrize("fails_at", ["audit.head", "keyfile.json", "key-bundle.json"])
 def test_init_stopped_by_a_full_disk_keeps_nothing_and_can_be_run_again(tmp_path, monkeypatch, fails_at):
-    import keyholder_cli.vaultdir as vaultdir
     from keyholder_cli.custody import init_vault
     from keyholder_cli.errors import KeyholderError
     from keyholder_cli.vaultdir import Vault
 
-    real_atomic_write = vaultdir.atomic_write
-
-    def full_disk(dest, mode=0o644):
-        if dest.name == fails_at:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real_atomic_write(dest, mode)
-
-    monkeypatch.setattr(vaultdir, "atomic_write", full_disk)
-    monkeypatch.setattr("vault.auditlog.atomic_write", full_disk)  # the log's head file
+    full_disk_for(monkeypatch, lambda dest: dest.name == fails_at)
     with pytest.raises(KeyholderError, match=r"\(No space left on device\); nothing of it was kept"):
         init_vault(Vault(tmp_path / "V"), b"correct horse battery")
     monkeypatch.undo()
