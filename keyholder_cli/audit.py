@@ -43,7 +43,6 @@ __all__ = [
     "append_entry",
     "check_publication",
     "finished_rotation_message",
-    "head_path",
     "record_import",
     "start_log",
     "verify_copies",
@@ -63,15 +62,11 @@ class AuditResult:
     finished_rotation: str | None = None  # the kid made current by `_finish_rotation`
 
 
-def head_path(vault: Vault) -> Path:
-    return vault.audit_head_path
-
-
 def start_log(vault: Vault, kind: str, key: UnlockedKey, details: Mapping[str, Any]) -> AuditEntry:
     """Write the first, signed entry of a new vault's log (`ceremony` or `init`)."""
     if vault.audit_path.exists() and vault.audit_path.stat().st_size > 0:
         raise KeyholderError(f"{vault.audit_path} already exists; refusing to start a second log")
-    return _append(vault.audit_path, kind, details, key, head_path=head_path(vault))
+    return _append(vault.audit_path, kind, details, key, head_path=vault.audit_head_path)
 
 
 def append_entry(vault: Vault, kind: str, details: Mapping[str, Any], key: UnlockedKey | None = None) -> AuditEntry:
@@ -86,7 +81,7 @@ def append_entry(vault: Vault, kind: str, details: Mapping[str, Any], key: Unloc
         if key.kid != result.log.current_kid and kind != "rotation":
             raise KeyholderError(f"the audit log's current key is {result.log.current_kid}, not {key.kid}")
         _check_unsigned_imports(vault, result.log)
-    return _append(vault.audit_path, kind, details, key, head_path=head_path(vault) if key else None)
+    return _append(vault.audit_path, kind, details, key, head_path=vault.audit_head_path if key else None)
 
 
 def _import_rows(vault: Vault) -> set[tuple[str, int, int, int]]:
@@ -142,7 +137,7 @@ def verify_vault(vault: Vault) -> AuditResult:
     if finished is not None:
         result.warnings.append(finished_rotation_message(vault, finished.kid))
     try:
-        head = json.loads(head_path(vault).read_text(encoding="utf-8"))
+        head = json.loads(vault.audit_head_path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise AuditLogError(len(log.entries) + 1, "the log's signed head file audit.head is missing") from None
     except ValueError:

@@ -31,7 +31,6 @@ __all__ = ["Attempt", "logged_publication", "publication_attempt", "refuse_unusa
 class Attempt:
     """One run of `publish` after its unlock; `logged` once its `publish` entry is written."""
 
-    out_dir: Path
     logged: bool = False
 
 
@@ -41,7 +40,7 @@ def publication_attempt(vault: Vault, key: UnlockedKey, out_dir: Path) -> Iterat
     the files are written (an error, a worker killed, a full disk, Ctrl-C), a
     signed `publish_failed` entry says so, and whether the publication had
     been logged: the log then explains every unlock for `publish` by itself."""
-    attempt = Attempt(out_dir)
+    attempt = Attempt()
     try:
         yield attempt
     except BaseException as exc:
