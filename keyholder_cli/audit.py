@@ -10,7 +10,6 @@ unsigned `import` entries must agree with before a signature covers them.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ from vault import (
     verify_manifest,
 )
 from vault import append_entry as _append
+from vault.canonical import strict_json
 from vault.manifest import MANIFEST_NAME
 
 from .errors import KeyholderError
@@ -137,7 +137,7 @@ def verify_vault(vault: Vault) -> AuditResult:
     if finished is not None:
         result.warnings.append(finished_rotation_message(vault, finished.kid))
     try:
-        head = json.loads(vault.audit_head_path.read_text(encoding="utf-8"))
+        head = strict_json(vault.audit_head_path.read_bytes())
     except FileNotFoundError:
         raise AuditLogError(len(log.entries) + 1, "the log's signed head file audit.head is missing") from None
     except ValueError:
@@ -198,14 +198,14 @@ def _finish_rotation(vault: Vault, log: VerifiedLog, data: bytes) -> KeyBundle |
 def verify_copies(log_path: Path, bundle_path: Path, head_file: Path | None = None) -> AuditResult:
     """Verify a copy of a log against a copy of a key bundle the auditor trusts."""
     try:
-        anchor = load_bundle(json.loads(bundle_path.read_text(encoding="utf-8")), require_signature=True)
+        anchor = load_bundle(strict_json(bundle_path.read_bytes()), require_signature=True)
     except ValueError as exc:
         raise KeyholderError(f"{bundle_path} is not a signed key bundle: {exc}") from None
     log = verify_log(_read_log(log_path), anchor=anchor)
     result = AuditResult(log, anchor)
     if head_file is not None:
         try:
-            head = json.loads(head_file.read_text(encoding="utf-8"))
+            head = strict_json(head_file.read_bytes())
         except ValueError:
             head = None
         verify_head(head, log)
@@ -236,7 +236,7 @@ def check_publication(log: VerifiedLog, pub_dir: Path) -> AuditEntry:
     signature, the publish entry it names, and every file's SHA-256.
     Return the publish entry; raise PublicationMismatch or AuditLogError."""
     try:
-        obj = json.loads((pub_dir / MANIFEST_NAME).read_text(encoding="utf-8"))
+        obj = strict_json((pub_dir / MANIFEST_NAME).read_bytes())
     except FileNotFoundError:
         raise PublicationMismatch(f"{pub_dir} has no {MANIFEST_NAME}") from None
     except ValueError:

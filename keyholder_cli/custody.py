@@ -8,7 +8,6 @@ drills only; the costs are recorded in the key file either way).
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from vault import Argon2Cost, UnlockedKey, derive_keys, new_master_secret, open_
 
 from . import audit
 from .errors import KeyholderError
+from .shareio import read_json
 from .vaultdir import Vault, write_json
 
 __all__ = ["init_vault", "kdf_cost", "read_passphrase", "unlock_with_passphrase"]
@@ -72,7 +72,7 @@ def unlock_with_passphrase(vault: Vault, passphrase: bytes) -> dict[str, Unlocke
         path = vault.epoch_dir(kid) / "keyfile.json"
         if not path.exists():
             continue
-        _master, key = open_keyfile(json.loads(path.read_text(encoding="utf-8")), passphrase)
+        _master, key = open_keyfile(read_json(path), passphrase)
         if key.public_key != bundle.public_key:
             raise KeyholderError(f"the key file of epoch {kid} does not match its bundle")
         keys[kid] = key

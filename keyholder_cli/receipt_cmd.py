@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 import sqlite3
 import sys
@@ -23,6 +22,7 @@ from typing import Any
 import click
 
 from vault import Envelope, InvalidSignature
+from vault.canonical import strict_json
 from vault.merkle import InvalidProof, leaf_hash, verify_inclusion
 from vault.note import Checkpoint, InvalidNote, open_checkpoint
 
@@ -62,9 +62,9 @@ def _b64_hash(text: Any) -> bytes:
 def load_receipt(path: Path) -> Receipt:
     """Read and check the shape of a receipt file; raise KeyholderError."""
     try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise KeyholderError(f"{path.name} is not a JSON receipt") from None
+        obj = strict_json(path.read_bytes())
+    except ValueError as exc:
+        raise KeyholderError(f"{path.name} is not a JSON receipt ({exc})") from None
     if not isinstance(obj, dict) or obj.get("format") != RECEIPT_FORMAT:
         raise KeyholderError(f"{path.name} is not a receipt of format {RECEIPT_FORMAT}")
     seq, sha = obj.get("seq"), obj.get("envelope_sha256")

@@ -9,7 +9,6 @@ share content.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import click
 
 from vault import InvalidShare, SplitSecret, describe_share
+from vault.canonical import strict_json
 
 from .errors import KeyholderError
 from .vaultdir import Vault, atomic_write, write_json
@@ -114,9 +114,9 @@ def write_custody(vault: Vault, kid: str, split: SplitSecret, officers: list[str
 def read_json(path: Path) -> Any:
     """A JSON file of the vault; a damaged one is one clear error."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except ValueError:
-        raise KeyholderError(f"{path} is not JSON: it was damaged or altered") from None
+        return strict_json(path.read_bytes())
+    except ValueError as exc:
+        raise KeyholderError(f"{path} is not a readable JSON file ({exc}): it was damaged or altered") from None
 
 
 def read_custody(vault: Vault, kid: str) -> dict[str, Any] | None:

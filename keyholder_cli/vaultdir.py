@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from vault import KeyBundle, load_bundle
+from vault.canonical import strict_json
 from vault.fsutil import atomic_write
 
 from .errors import KeyholderError, VaultNotFound
@@ -51,6 +52,13 @@ CREATE TABLE IF NOT EXISTS imports (
 def write_json(dest: Path, obj: Any, mode: int = 0o644) -> None:
     with atomic_write(dest, mode) as out:
         out.write(json.dumps(obj, indent=1, ensure_ascii=False).encode("utf-8") + b"\n")
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return strict_json(path.read_bytes())
+    except ValueError as exc:
+        raise KeyholderError(f"{path} is not a readable JSON file ({exc}): it was damaged or altered") from None
 
 
 @dataclass(frozen=True)
@@ -115,13 +123,13 @@ class Vault:
         return self
 
     def current_bundle(self) -> KeyBundle:
-        return load_bundle(json.loads(self.require().bundle_path.read_text(encoding="utf-8")))
+        return load_bundle(_read_json(self.require().bundle_path))
 
     def bundles(self) -> dict[str, KeyBundle]:
         """Every key epoch's bundle, by kid."""
         out = {}
         for path in sorted((self.root / "epochs").glob("*/bundle.json")):
-            bundle = load_bundle(json.loads(path.read_text(encoding="utf-8")))
+            bundle = load_bundle(_read_json(path))
             out[bundle.kid] = bundle
         return out
 

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from . import _primitives as p
-from .canonical import b64u_decode, b64u_encode, canonical_json
+from .canonical import b64u_decode, b64u_encode, canonical_json, strict_json
 from .errors import InvalidKeyBundle, VaultError
 from .fsutil import atomic_write, fsync_dir
 from .keys import KeyBundle, UnlockedKey
@@ -64,7 +64,7 @@ AUDIT_FORMAT = "dvr-audit/1"
 HEAD_FORMAT = "dvr-audit-head/1"
 GENESIS_PREV = "0" * 64
 GENESIS_KINDS = frozenset({"ceremony", "init"})
-SIGNED_KINDS = GENESIS_KINDS | {"unlock", "publish", "publish_failed", "rotation", "rotation_failed"}
+SIGNED_KINDS = GENESIS_KINDS | {"unlock", "publish", "publish_failed", "rotation", "rotation_failed", "sign_page"}
 _MEMBERS = frozenset({"format", "seq", "time", "kind", "details", "prev", "kid", "sig"})
 _HEAD_MEMBERS = frozenset({"format", "seq", "entry_sha256", "kid", "sig"})
 _INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
@@ -241,9 +241,9 @@ class VerifiedLog:
 
 def _parse_line(n: int, line: bytes) -> AuditEntry:
     try:
-        obj = json.loads(line)
-    except ValueError:
-        raise AuditLogError(n, "is not JSON: the line was altered or damaged") from None
+        obj = strict_json(line)
+    except ValueError as exc:
+        raise AuditLogError(n, f"is not JSON ({exc}): the line was altered or damaged") from None
     if not isinstance(obj, dict) or set(obj) != _MEMBERS or obj.get("format") != AUDIT_FORMAT:
         raise AuditLogError(n, f"is not a {AUDIT_FORMAT} entry")
     try:

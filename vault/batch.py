@@ -5,7 +5,6 @@ and a trailer with the SHA-256 of every byte before it (docs/formats.md)."""
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 from collections import deque
@@ -16,7 +15,7 @@ from typing import IO, Any, NamedTuple
 
 import orjson
 
-from .canonical import canonical_json
+from .canonical import canonical_json, strict_json
 from .envelope import Envelope, parse_envelope
 from .errors import InvalidBatch, MalformedEnvelope
 from .merkle import leaf_hash
@@ -87,8 +86,8 @@ def write_batch(out: IO[bytes], header: BatchHeader, rows: Iterable[tuple[int, s
 
 def _parse_header(line: bytes) -> BatchHeader:
     try:
-        obj = json.loads(line)
-    except ValueError:
+        obj = strict_json(line)
+    except ValueError:  # not JSON, nested too deep, or with a duplicate member
         raise InvalidBatch("the batch does not start with a header line") from None
     if not isinstance(obj, dict) or obj.get("format") != BATCH_FORMAT:
         raise InvalidBatch(f"not a batch file of format {BATCH_FORMAT}")
@@ -212,8 +211,8 @@ class BatchReader:
                 f" but it ends after seq {header.first_seq + rows - 1}"
             )
         try:
-            trailer = json.loads(line)
-        except ValueError:
+            trailer = strict_json(line)
+        except ValueError:  # not JSON, nested too deep, or with a duplicate member
             raise InvalidBatch("the batch trailer is damaged") from None
         if not isinstance(trailer, dict) or trailer.get("sha256") != digest.hexdigest():
             raise InvalidBatch("the batch's integrity hash does not match its contents: it was altered or damaged")

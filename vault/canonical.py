@@ -4,17 +4,75 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from typing import Any
 
+import orjson
 import pybase64
 import rfc8785
 
-__all__ = ["b64u_decode", "b64u_encode", "canonical_json"]
+__all__ = ["MAX_DEPTH", "b64u_decode", "b64u_encode", "canonical_json", "strict_json"]
+
+# The deepest nesting of arrays and objects any of the project's files needs
+# is 4 or so; 32 is the intake's limit too. Python's json parser recurses and
+# ends in RecursionError near 1,000 levels, so depth is checked first.
+MAX_DEPTH = 32
 
 
 def canonical_json(value: Any) -> bytes:
     """The RFC 8785 serialisation of `value` as UTF-8 bytes."""
     return rfc8785.dumps(value)
+
+
+class _Duplicate(ValueError):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise _Duplicate("an object has a duplicate member")
+    return obj
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates)
+
+
+def _depth(value: Any) -> int:
+    """The nesting depth of a parsed value (a scalar is 0), without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, level)
+        stack.extend((child, level + 1) for child in children if isinstance(child, dict | list))
+    return deepest
+
+
+def strict_json(data: bytes | str, *, max_depth: int = MAX_DEPTH) -> Any:
+    """Parse one JSON text strictly; raise ValueError for anything else.
+
+    Strict RFC 8259 (orjson: no NaN or Infinity, UTF-8 only), at most
+    `max_depth` levels of arrays and objects, and no object with a duplicate
+    member (the last one would otherwise silently win). Every file the
+    offline side reads goes through here, so a hostile one is a ValueError,
+    never a RecursionError.
+    """
+    try:
+        value = orjson.loads(data)  # refuses more than 1,024 levels itself, without recursing
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"not JSON ({exc})") from None
+    if _depth(value) > max_depth:
+        raise ValueError(f"nested deeper than {max_depth} levels")
+    if isinstance(value, dict | list):
+        # Only containers can hide a duplicate member; the depth is bounded now.
+        _DECODER.decode(data.decode("utf-8") if isinstance(data, bytes) else data)
+    return value
 
 
 def b64u_encode(data: bytes) -> str:
