@@ -92,6 +92,7 @@ def main() -> None:
             buf,
             BatchHeader(1, len(sealed), len(sealed), "2026-11-26", log),
             ((i + 1, "2026-11-26", e) for i, e in enumerate(sealed)),
+            signer,
         )
         (tmp / "batch").write_bytes(buf.getvalue())
         print(f"prepared {len(sealed)} envelopes in {time.perf_counter() - t:.1f} s")

@@ -21,7 +21,7 @@ from vault.fsutil import atomic_write
 
 from .config import IntakeConfig
 from .store import connect, today
-from .tlog import open_log
+from .tlog import load_log_key, open_log
 
 __all__ = ["ExportFailed", "ExportResult", "export_batch"]
 
@@ -89,7 +89,9 @@ def export_batch(config: IntakeConfig, out: Path, progress: Callable[[int, int],
                 rows = _counted(rows, header.count, progress)
             try:
                 with atomic_write(out) as fp:
-                    sha = write_batch(fp, header, ((r[0], r[1], bytes(r[2])) for r in rows))
+                    # The log key signs the batch's hash: every date and member is the intake's.
+                    signer = load_log_key(config.data_dir)
+                    sha = write_batch(fp, header, ((r[0], r[1], bytes(r[2])) for r in rows), signer)
             except OSError as exc:
                 raise ExportFailed(
                     f"could not write the batch {out} ({exc.strerror or exc}); nothing was exported"

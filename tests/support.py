@@ -77,20 +77,23 @@ def log_members(envelopes: list[bytes], name: str = "dvr-intake/test", seed: byt
 
 
 def write_batch_file(path: Any, envelopes: list[bytes], first: int = 1) -> None:
-    """A batch of canonical `envelopes` from seq `first`, dated 2026-11-26; the
-    first batch carries the intake's signed checkpoint (a later one is refused
+    """A batch of canonical `envelopes` from seq `first`, dated 2026-11-26,
+    signed by the test intake's log key (log_members). Its checkpoint covers
+    `envelopes` from seq 1: right for a first batch (a later one is refused
     for its gap first)."""
     import io
 
     from vault.batch import BatchHeader, write_batch
 
+    from vault.note import NoteSigner
+
     out = io.BytesIO()
     n = len(envelopes)
-    extra = log_members(envelopes) if first == 1 else {}
     write_batch(
         out,
-        BatchHeader(first, first + n - 1, n, "2026-11-26", extra),
+        BatchHeader(first, first + n - 1, n, "2026-11-26", log_members(envelopes)),
         [(first + i, "2026-11-26", e) for i, e in enumerate(envelopes)],
+        NoteSigner("dvr-intake/test", bytes(32)),
     )
     path.write_bytes(out.getvalue())
 

@@ -12,13 +12,18 @@ from hypothesis import strategies as st
 
 import vault
 from vault import InvalidBatch
-from vault.batch import BatchHeader, _check_row, read_batch, write_batch
+from vault.batch import BatchHeader, _check_row, check_trailer, read_batch, write_batch
+from vault.canonical import strict_json
+from vault.note import NoteSigner
+
+SIGNER = NoteSigner("dvr-intake/test", bytes(32))
+LOG = {"log_key": SIGNER.verifier().encode(), "checkpoint": "not checked by the reader"}
 
 
 def make_batch(key, first=1, n=5) -> bytes:
     rows = [(first + i, "2026-11-26", vault.seal(b"x%d" % i, key.public_key).canonical()) for i in range(n)]
     out = io.BytesIO()
-    write_batch(out, BatchHeader(first, first + n - 1, n, "2026-11-26", {}), rows)
+    write_batch(out, BatchHeader(first, first + n - 1, n, "2026-11-26", LOG), rows, SIGNER)
     return out.getvalue()
 
 
@@ -49,13 +54,10 @@ def _reference(data: bytes):
                 f" but it ends after seq {header.first_seq + len(seqs) - 1}"
             )
         try:
-            trailer = json.loads(line)
+            trailer = strict_json(line)
         except ValueError:
             raise InvalidBatch("the batch trailer is damaged") from None
-        if not isinstance(trailer, dict) or trailer.get("sha256") != digest.hexdigest():
-            raise InvalidBatch("the batch's integrity hash does not match its contents: it was altered or damaged")
-        if sorted(trailer.items()) != [("end", "dvr-batch/1"), ("sha256", digest.hexdigest())]:
-            raise InvalidBatch("the batch trailer is damaged")
+        check_trailer(trailer, digest.hexdigest(), header)
         if src.read(1):
             raise InvalidBatch("the batch has data after its trailer")
     except InvalidBatch as exc:
@@ -163,13 +165,16 @@ def test_not_a_batch(ministry_key):
 @pytest.mark.parametrize(
     "trailer",
     [
-        b'{"end":"dvr-batch/0","sha256":"%s"}\n',  # a bit of the format name flipped
-        b'{"end":"dvr-batch/1","sha256":"%s","more":1}\n',
-        b'{"end":1,"sha256":"%s"}\n',
+        b'{"end":"dvr-batch/3","sha256":"%s","signature":%s}\n',  # a bit of the format name flipped
+        b'{"end":"dvr-batch/2","sha256":"%s","signature":%s,"more":1}\n',
+        b'{"end":"dvr-batch/2","sha256":"%s","signature":%s,"signature":%s}\n',
+        b'{"end":"dvr-batch/2","sha256":"%s"}\n',
+        b'{"end":1,"sha256":"%s","signature":%s}\n',
     ],
 )
 def test_a_trailer_with_the_right_hash_but_anything_else_changed_is_refused(ministry_key, trailer):
     lines = make_batch(ministry_key).splitlines(keepends=True)
     sha = json.loads(lines[-1])["sha256"].encode()
+    signature = json.dumps(json.loads(lines[-1])["signature"]).encode()
     with pytest.raises(InvalidBatch, match="trailer is damaged"):
-        read_all(b"".join(lines[:-1]) + trailer % sha)
+        read_all(b"".join(lines[:-1]) + trailer.replace(b"%s", sha, 1).replace(b"%s", signature))

@@ -47,7 +47,7 @@ def test_interrupted_export_leaves_nothing_and_records_nothing(tmp_path, ministr
     fill_store(config, ministry_key.public_key, 4)
     import intake.export as export_mod
 
-    def broken_write(fp, header, rows):
+    def broken_write(fp, header, rows, signer):
         fp.write(b"partial")
         raise OSError(28, "No space left on device")
 

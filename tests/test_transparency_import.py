@@ -20,8 +20,10 @@ from keyholder_cli.custody import init_vault
 from keyholder_cli.errors import ImportRefused
 from keyholder_cli.importer import import_batch
 from keyholder_cli.vaultdir import Vault
+from intake.tlog import load_log_key
+from vault.batch import BATCH_FORMAT, signed_text
 from vault.canonical import canonical_json
-from vault.note import Checkpoint, NoteSigner, sign_checkpoint
+from vault.note import Checkpoint, NoteSigner, sign_checkpoint, sign_note
 
 
 @pytest.fixture
@@ -37,15 +39,21 @@ def held(v: Vault) -> int:
     return v.envelope_count()
 
 
-def rewrite(src: Path, dst: Path, edit) -> Path:
-    """Apply `edit(header, rows)` to a batch and recompute its trailer hash,
-    as an attacker with the file (but not the log key) can."""
+def rewrite(src: Path, dst: Path, edit, signer: Intake | NoteSigner) -> Path:
+    """Apply `edit(header, rows)` to a batch, recompute its trailer hash and
+    sign it with `signer` (an intake: its own log key). So these tests play
+    the intake's operator, who holds the log key and can sign any batch: what
+    refuses them is the log's checkpoint, not the batch's signature (an
+    attacker without the key: tests/test_batch_coverage.py)."""
+    if isinstance(signer, Intake):
+        signer = load_log_key(signer.config.data_dir)
     lines = src.read_bytes().splitlines()
     header, rows = json.loads(lines[0]), [json.loads(line) for line in lines[1:-1]]
     header, rows = edit(header, rows)
     body = canonical_json(header) + b"\n" + b"".join(canonical_json(r) + b"\n" for r in rows)
-    trailer = canonical_json({"end": "dvr-batch/1", "sha256": hashlib.sha256(body).hexdigest()})
-    dst.write_bytes(body + trailer + b"\n")
+    sha = hashlib.sha256(body).hexdigest()
+    trailer = {"end": BATCH_FORMAT, "sha256": sha, "signature": sign_note(signed_text(sha), signer)}
+    dst.write_bytes(body + canonical_json(trailer) + b"\n")
     return dst
 
 
@@ -96,7 +104,7 @@ def test_a_removed_envelope_is_refused(setup, tmp_path):
     def drop_last(h, rows):
         return {**h, "last_seq": 4, "count": 4}, rows[:-1]
 
-    message = refused(v, rewrite(batch, tmp_path / "short", drop_last))
+    message = refused(v, rewrite(batch, tmp_path / "short", drop_last, intake))
     assert "checkpoint covers 5 envelopes but the batch ends at seq 4" in message
 
     # Drop seq 3, renumber, and borrow the genuine size-4 checkpoint of a receipt:
@@ -107,7 +115,7 @@ def test_a_removed_envelope_is_refused(setup, tmp_path):
             r["seq"] = i + 1
         return {**h, "last_seq": 4, "count": 4, "checkpoint": receipts[3]["checkpoint"]}, kept
 
-    message = refused(v, rewrite(batch, tmp_path / "renumbered", drop_middle))
+    message = refused(v, rewrite(batch, tmp_path / "renumbered", drop_middle, intake))
     assert "do not hash to the batch's signed checkpoint" in message
     assert held(v) == 0
 
@@ -129,7 +137,7 @@ def test_an_altered_or_reordered_envelope_is_refused(setup, tmp_path):
         return h, rows
 
     for name, edit in (("altered", replace), ("reordered", swap)):
-        message = refused(v, rewrite(batch, tmp_path / name, edit))
+        message = refused(v, rewrite(batch, tmp_path / name, edit, intake))
         assert "do not hash to the batch's signed checkpoint (size 6)" in message
     assert held(v) == 3
     import_batch(v, batch)  # the genuine batch still goes in
@@ -171,7 +179,7 @@ def test_a_batch_signed_by_another_key_needs_an_explicit_repin(setup, tmp_path):
         forged = sign_checkpoint(Checkpoint(thief.name, cp.size, cp.root_hash), thief)
         return {**h, "log_key": thief.verifier().encode(), "checkpoint": forged}, rows
 
-    message = refused(v, rewrite(tmp_path / "b1", tmp_path / "stolen", resign))
+    message = refused(v, rewrite(tmp_path / "b1", tmp_path / "stolen", resign, thief))
     assert "this vault pins " + old_key in message and "--repin" in message
     # The intake's log key is really replaced: refused until the officer re-pins.
     intake.close()
@@ -199,19 +207,19 @@ def test_a_batch_without_a_valid_checkpoint_is_refused(setup, tmp_path):
     def strip(h, rows):
         return {k: x for k, x in h.items() if k not in ("checkpoint", "log_key")}, rows
 
-    assert "carries no signed checkpoint" in refused(v, rewrite(batch, tmp_path / "bare", strip))
+    assert "the batch header is incomplete" in refused(v, rewrite(batch, tmp_path / "bare", strip, intake))
 
     def bump_root(h, rows):
         lines = h["checkpoint"].split("\n")
         lines[2] = vault.b64u_encode(bytes(32)).replace("-", "+").replace("_", "/") + "="
         return {**h, "checkpoint": "\n".join(lines)}, rows
 
-    assert "not validly signed" in refused(v, rewrite(batch, tmp_path / "rooted", bump_root))
+    assert "not validly signed" in refused(v, rewrite(batch, tmp_path / "rooted", bump_root, intake))
 
     def bad_key(h, rows):
         return {**h, "log_key": "not a key"}, rows
 
-    assert "log key is malformed" in refused(v, rewrite(batch, tmp_path / "badkey", bad_key))
+    assert "log key is malformed" in refused(v, rewrite(batch, tmp_path / "badkey", bad_key, intake))
 
 
 def test_the_vault_keeps_one_leaf_per_envelope(setup, tmp_path):

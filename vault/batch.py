@@ -1,6 +1,14 @@
-"""Batch files, `dvr-batch/1`: how envelopes travel from the intake to the
+"""Batch files, `dvr-batch/2`: how envelopes travel from the intake to the
 offline workstation. JSON lines: a header, one line per envelope in seq order,
-and a trailer with the SHA-256 of every byte before it (docs/formats.md)."""
+and a trailer with the SHA-256 of every byte before it and that hash signed
+by the intake's log key (docs/formats.md).
+
+Every byte of the header and the rows is covered by the trailer's hash, and
+the hash by the signature, under the log key the header names (which the
+keyholder pins): whoever lacks that key cannot change a date, a seq or a
+member and recompute the trailer. Each row must be exactly the bytes the
+writer makes of its three members, so a row with a duplicate or an extra
+member, or any other spelling, is refused."""
 
 from __future__ import annotations
 
@@ -17,15 +25,19 @@ import orjson
 
 from .canonical import canonical_json, strict_json
 from .envelope import Envelope, parse_envelope
-from .errors import InvalidBatch, MalformedEnvelope
+from .errors import InvalidBatch, InvalidSignature, MalformedEnvelope
 from .merkle import leaf_hash
+from .note import InvalidNote, NoteSigner, NoteVerifier, open_note, sign_note
 from .workers import forked_workers
 
 __all__ = ["BATCH_FORMAT", "BatchHeader", "BatchReader", "BatchRow", "SealedRow", "read_batch", "write_batch"]
 
-BATCH_FORMAT = "dvr-batch/1"
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_HEADER_MEMBERS = {"format", "first_seq", "last_seq", "count", "exported_on"}
+BATCH_FORMAT = "dvr-batch/2"
+_OLD_FORMATS = {"dvr-batch/1"}  # their dates and header were covered by no signature
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_LOG_MEMBERS = {"log_key", "checkpoint"}
+_HEADER_MEMBERS = {"format", "first_seq", "last_seq", "count", "exported_on", *_LOG_MEMBERS}
+_TRAILER_MEMBERS = {"end", "sha256", "signature"}
 # Import checks batches of this many rows or more in worker processes, reading
 # the file this many bytes at a time (1 MiB: about 700 rows; 4 MiB was no
 # faster and doubled the peak memory of the rows in flight).
@@ -39,7 +51,7 @@ class BatchHeader:
     last_seq: int
     count: int
     exported_on: str
-    extra: dict[str, Any]
+    extra: dict[str, Any]  # the intake's log: "log_key" and "checkpoint" (docs/transparency.md)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -59,9 +71,19 @@ class BatchRow:
     envelope: Envelope
 
 
-def write_batch(out: IO[bytes], header: BatchHeader, rows: Iterable[tuple[int, str, bytes]]) -> str:
+def signed_text(sha256: str) -> str:
+    """The text of the signed note in a batch's trailer: the format and the
+    hash, one line each. (A checkpoint has three lines or more, so neither
+    note passes for the other.)"""
+    return f"{BATCH_FORMAT}\n{sha256}\n"
+
+
+def write_batch(out: IO[bytes], header: BatchHeader, rows: Iterable[tuple[int, str, bytes]], signer: NoteSigner) -> str:
     """Write a batch to `out`; rows are (seq, received_on, canonical envelope
-    bytes). Returns the hex SHA-256 recorded in the trailer."""
+    bytes). `signer` is the intake's log key, whose verifier key the header
+    names. Returns the hex SHA-256 recorded in the trailer."""
+    if set(header.extra) != _LOG_MEMBERS or header.extra["log_key"] != signer.verifier().encode():
+        raise ValueError("a batch header carries the log key that signs the batch, and its checkpoint")
     digest = hashlib.sha256()
 
     def emit(line: bytes) -> None:
@@ -80,7 +102,8 @@ def write_batch(out: IO[bytes], header: BatchHeader, rows: Iterable[tuple[int, s
             + b"}\n"
         )
     sha = digest.hexdigest()
-    out.write(canonical_json({"end": BATCH_FORMAT, "sha256": sha}) + b"\n")
+    trailer = {"end": BATCH_FORMAT, "sha256": sha, "signature": sign_note(signed_text(sha), signer)}
+    out.write(canonical_json(trailer) + b"\n")
     return sha
 
 
@@ -89,17 +112,25 @@ def _parse_header(line: bytes) -> BatchHeader:
         obj = strict_json(line)
     except ValueError:  # not JSON, nested too deep, or with a duplicate member
         raise InvalidBatch("the batch does not start with a header line") from None
+    if isinstance(obj, dict) and obj.get("format") in _OLD_FORMATS:
+        raise InvalidBatch(
+            f"a batch of the old format {obj['format']}, whose dates no signature covers, is no longer imported;"
+            f" export its seq range again with a current intake (intake export --from-seq {obj.get('first_seq')})"
+        )
     if not isinstance(obj, dict) or obj.get("format") != BATCH_FORMAT:
         raise InvalidBatch(f"not a batch file of format {BATCH_FORMAT}")
     if not set(obj) >= _HEADER_MEMBERS:
         raise InvalidBatch("the batch header is incomplete")
+    if set(obj) != _HEADER_MEMBERS:
+        raise InvalidBatch(f"the batch header has unknown members: {', '.join(sorted(set(obj) - _HEADER_MEMBERS))}")
     first, last, count = obj["first_seq"], obj["last_seq"], obj["count"]
     if not all(type(v) is int for v in (first, last, count)) or first < 1 or count != last - first + 1 or count < 0:
         raise InvalidBatch("the batch header's seq range and count disagree")
     if not isinstance(obj["exported_on"], str) or not _DATE.fullmatch(obj["exported_on"]):
         raise InvalidBatch("the batch header's exported_on is not a date")
-    extra = {k: v for k, v in obj.items() if k not in _HEADER_MEMBERS}
-    return BatchHeader(first, last, count, obj["exported_on"], extra)
+    if not all(isinstance(obj[k], str) for k in _LOG_MEMBERS):
+        raise InvalidBatch("the batch header's log_key and checkpoint are not text")
+    return BatchHeader(first, last, count, obj["exported_on"], {k: obj[k] for k in _LOG_MEMBERS})
 
 
 class BatchReader:
@@ -214,14 +245,32 @@ class BatchReader:
             trailer = strict_json(line)
         except ValueError:  # not JSON, nested too deep, or with a duplicate member
             raise InvalidBatch("the batch trailer is damaged") from None
-        if not isinstance(trailer, dict) or trailer.get("sha256") != digest.hexdigest():
-            raise InvalidBatch("the batch's integrity hash does not match its contents: it was altered or damaged")
-        # The hash does not cover the trailer: its every member is checked here.
-        if trailer != {"end": BATCH_FORMAT, "sha256": digest.hexdigest()}:
-            raise InvalidBatch("the batch trailer is damaged")
+        check_trailer(trailer, digest.hexdigest(), header)
         if after or self._src.read(1):
             raise InvalidBatch("the batch has data after its trailer")
         self.sha256 = digest.hexdigest()
+
+
+def check_trailer(trailer: Any, sha256: str, header: BatchHeader) -> None:
+    """The parsed trailer of a batch whose header and rows hash to `sha256`:
+    that hash, signed by the log key the header names, and nothing else."""
+    if not isinstance(trailer, dict) or trailer.get("sha256") != sha256:
+        raise InvalidBatch("the batch's integrity hash does not match its contents: it was altered or damaged")
+    # The hash does not cover the trailer: its every member is checked here.
+    if set(trailer) != _TRAILER_MEMBERS or trailer["end"] != BATCH_FORMAT or not isinstance(trailer["signature"], str):
+        raise InvalidBatch("the batch trailer is damaged")
+    try:
+        verifier = NoteVerifier.parse(header.extra["log_key"])
+    except InvalidNote as exc:
+        raise InvalidBatch(f"the batch's intake log key is malformed ({exc})") from None
+    try:
+        text = open_note(trailer["signature"], verifier)
+    except (InvalidNote, InvalidSignature):
+        text = None
+    if text != signed_text(sha256):
+        raise InvalidBatch(
+            "the batch is not signed by the intake log key its header names: its header or rows were altered"
+        )
 
 
 class SealedRow(NamedTuple):
@@ -249,6 +298,14 @@ def _check_row(line: bytes, expected: int, first_seq: int) -> BatchRow:
         envelope = parse_envelope(env)
     except MalformedEnvelope as exc:
         raise InvalidBatch(f"envelope seq {seq} is malformed: {exc}") from None
+    # Exactly the bytes write_batch makes of these three members: no other
+    # member, no duplicate, no other spelling of a value (a cheap check: the
+    # canonical envelope is already at hand, and received_on is ASCII).
+    exact = b'{"envelope":%b,"received_on":"%b","seq":%d}' % (envelope.canonical(), received_on.encode(), seq)
+    if line != exact and line != exact + b"\n":
+        raise InvalidBatch(
+            f"envelope seq {seq}: its row is not in a batch row's exact form (a member repeated or added?)"
+        )
     return BatchRow(seq, received_on, envelope)
 
 
