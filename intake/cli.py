@@ -19,6 +19,7 @@ from .config import IntakeConfig
 from .export import ExportFailed, export_batch
 from .keyring import add_bundle
 from .log_cmd import log
+from .page_cmd import page
 from .tlog import ensure_log_key
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -86,12 +87,32 @@ def keys_add(data_dir: Path, bundle_file: Path, rotation_file: Path | None) -> N
 @data_option
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="0: any free port.")
+@click.option("--create", is_flag=True, help="Make the data directory if it does not exist (a new, empty intake).")
+@click.option(
+    "--allow-no-key",
+    is_flag=True,
+    help="Serve even with no key bundle installed (staging only: the page cannot seal, every submission is refused).",
+)
 @friendly_errors
-def serve(data_dir: Path, host: str, port: int) -> None:
-    """Run the development server (production: gunicorn, see docs/operations.md)."""
+def serve(data_dir: Path, host: str, port: int, create: bool, allow_no_key: bool) -> None:
+    """Run the development server (production: gunicorn, see docs/operations.md).
+
+    Refuses a data directory that does not exist (unless --create) and one
+    with no key bundle installed (unless --allow-no-key)."""
     from werkzeug.serving import WSGIRequestHandler, make_server
 
     from . import create_app
+    from .preflight import check
+
+    warning = check(
+        data_dir,
+        create=create,
+        allow_no_key=allow_no_key,
+        create_hint="check the path, or pass --create to start a new, empty intake there",
+        allow_hint="pass --allow-no-key to serve without one (staging only)",
+    )
+    if warning:
+        click.echo(f"intake: WARNING: {warning}", err=True)
 
     class QuietHandler(WSGIRequestHandler):
         """Logs nothing about requests: no client address, no time, no user agent."""
@@ -101,6 +122,8 @@ def serve(data_dir: Path, host: str, port: int) -> None:
 
     app = create_app(IntakeConfig(data_dir=data_dir))
     server = make_server(host, port, app, threaded=True, request_handler=QuietHandler)
+    # socketserver prints the client's address with a request's uncaught error: log it without.
+    server.handle_error = lambda _request, _address: app.logger.exception("a request failed")  # type: ignore[method-assign]
     click.echo(f"intake serving on http://{host}:{server.server_port}/ (Ctrl-C to stop)", err=True)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
@@ -109,11 +132,17 @@ def serve(data_dir: Path, host: str, port: int) -> None:
 @main.command()
 @data_option
 @click.option(
-    "--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Batch file to write."
+    "--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Batch file to write (new)."
+)
+@click.option(
+    "--from-seq",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Export again every envelope from this seq on (a lost or damaged batch); records nothing.",
 )
 @friendly_errors
-def export(data_dir: Path, out: Path) -> None:
-    """Write every envelope not yet exported into one batch file."""
+def export(data_dir: Path, out: Path, from_seq: int | None) -> None:
+    """Write every envelope not yet exported (or, with --from-seq, a range again) into one new batch file."""
     from tqdm import tqdm
 
     # A bar on a terminal only (disable=None); it clears itself when done.
@@ -123,16 +152,18 @@ def export(data_dir: Path, out: Path) -> None:
             bar.total = total
             bar.update(done - bar.n)
 
-        result = export_batch(IntakeConfig(data_dir=data_dir), out, progress=show)
+        result = export_batch(IntakeConfig(data_dir=data_dir), out, progress=show, from_seq=from_seq)
     if result.count == 0:
         click.echo(
             f"nothing new to export: every envelope up to seq {result.last_seq} was exported before; no file written"
         )
         return
+    again = " again (the next plain export is unchanged)" if result.again else ""
     click.echo(
-        f"exported {result.count} envelopes (seq {result.first_seq}..{result.last_seq}) to {out};"
-        f" sha256 {result.sha256}"
+        f"exported {result.count} envelope{'' if result.count == 1 else 's'}{again}"
+        f" (seq {result.first_seq}..{result.last_seq}) to {out}; sha256 {result.sha256}"
     )
 
 
 main.add_command(log)
+main.add_command(page)

@@ -5,6 +5,12 @@ beside its destination, fsynced and renamed, and only then recorded as
 exported. A crash between the rename and the record means the next export
 repeats the same envelopes, which the keyholder's import accepts (it checks
 that repeated envelopes are byte-identical).
+
+An export never replaces an existing file: the one it would replace may be
+the only copy of envelopes already marked exported. `from_seq` exports a
+range again (from that seq to the log's newest checkpoint) for a batch that
+was lost or damaged; it records nothing, so the next plain export covers
+what it would have covered anyway.
 """
 
 from __future__ import annotations
@@ -23,11 +29,15 @@ from .config import IntakeConfig
 from .store import connect, today
 from .tlog import load_log_key, open_log
 
-__all__ = ["ExportFailed", "ExportResult", "export_batch"]
+__all__ = ["ExportFailed", "ExportRefused", "ExportResult", "export_batch"]
 
 
 class ExportFailed(Exception):
     """The batch file could not be written (a full disk, most likely)."""
+
+
+class ExportRefused(ExportFailed):
+    """An export that would overwrite a file, or a range the log does not hold."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +47,7 @@ class ExportResult:
     last_seq: int
     count: int
     sha256: str | None
+    again: bool = False  # a range exported again (from_seq): nothing was recorded
 
 
 @contextmanager
@@ -64,12 +75,31 @@ def _counted(rows: Iterable[Any], total: int, progress: Callable[[int, int], Non
     progress(done, total)
 
 
-def export_batch(config: IntakeConfig, out: Path, progress: Callable[[int, int], None] | None = None) -> ExportResult:
-    """Write the envelopes after the last export to `out`. `progress`, if
-    given, is called with (envelopes written so far, envelopes to write)."""
+def _refuse_existing(out: Path) -> None:
+    if out.exists() or out.is_symlink():
+        raise ExportRefused(
+            f"{out} already exists; refusing to overwrite a batch file (it may be the only copy of envelopes"
+            " already exported); give a new file name"
+        )
+
+
+def export_batch(
+    config: IntakeConfig,
+    out: Path,
+    progress: Callable[[int, int], None] | None = None,
+    *,
+    from_seq: int | None = None,
+) -> ExportResult:
+    """Write the envelopes after the last export to `out`, or with
+    `from_seq` the envelopes from that seq on, again. `progress`, if given,
+    is called with (envelopes written so far, envelopes to write)."""
     if not config.db_path.exists():
         raise FileNotFoundError(f"no intake store in {config.data_dir}")
+    if from_seq is not None and (type(from_seq) is not int or from_seq < 1):
+        raise ValueError("from_seq is a seq, 1 or more")
+    _refuse_existing(out)
     with _export_lock(config):
+        _refuse_existing(out)  # again: another export may have written it meanwhile
         # The batch ends at the log's newest signed checkpoint, which travels
         # in its header with the log's public key (docs/transparency.md).
         log = open_log(config)
@@ -77,13 +107,21 @@ def export_batch(config: IntakeConfig, out: Path, progress: Callable[[int, int],
         conn = connect(config.db_path)
         try:
             exported = conn.execute("SELECT COALESCE(MAX(last_seq), 0) FROM exports").fetchone()[0]
-            if last <= exported:
-                return ExportResult(None, exported + 1, exported, 0, None)
+            if from_seq is None:
+                first = exported + 1
+                if last <= exported:
+                    return ExportResult(None, exported + 1, exported, 0, None)
+            elif from_seq > last:
+                raise ExportRefused(
+                    f"the intake's log holds envelopes up to seq {last} only; there is nothing from seq {from_seq}"
+                )
+            else:
+                first = from_seq
             log_members = {"log_key": log.verifier.encode(), "checkpoint": checkpoint}
-            header = BatchHeader(exported + 1, last, last - exported, today(), log_members)
+            header = BatchHeader(first, last, last - first + 1, today(), log_members)
             rows: Iterable[Any] = conn.execute(
-                "SELECT seq, received_on, envelope FROM envelopes WHERE seq > ? AND seq <= ? ORDER BY seq",
-                (exported, last),
+                "SELECT seq, received_on, envelope FROM envelopes WHERE seq >= ? AND seq <= ? ORDER BY seq",
+                (first, last),
             )
             if progress is not None:
                 rows = _counted(rows, header.count, progress)
@@ -96,6 +134,8 @@ def export_batch(config: IntakeConfig, out: Path, progress: Callable[[int, int],
                 raise ExportFailed(
                     f"could not write the batch {out} ({exc.strerror or exc}); nothing was exported"
                 ) from None
+            if from_seq is not None:  # a copy: what the next plain export covers does not change
+                return ExportResult(out, header.first_seq, header.last_seq, header.count, sha, again=True)
             conn.execute(
                 "INSERT INTO exports (first_seq, last_seq, sha256, exported_on) VALUES (?, ?, ?, ?)",
                 (header.first_seq, header.last_seq, sha, header.exported_on),

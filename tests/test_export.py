@@ -92,3 +92,78 @@ def test_a_full_disk_is_one_clear_line_and_the_export_can_be_repeated(tmp_path, 
     proc = run(*export)
     assert proc.returncode == 0 and "exported 1500 envelopes (seq 1..1500)" in proc.stdout
     assert seqs(tmp_path / "b1") == list(range(1, 1501))
+
+
+def exported_ranges(config) -> list[tuple[int, int]]:
+    import sqlite3
+
+    conn = sqlite3.connect(config.db_path)
+    try:
+        return conn.execute("SELECT first_seq, last_seq FROM exports ORDER BY first_seq").fetchall()
+    finally:
+        conn.close()
+
+
+def test_export_refuses_an_existing_file_and_marks_nothing(tmp_path, ministry_key):
+    config = IntakeConfig(data_dir=tmp_path / "d")
+    fill_store(config, ministry_key.public_key, 3)
+    export = ("intake", "export", "--data", config.data_dir, "--out")
+    assert run(*export, tmp_path / "b1").returncode == 0
+    first = (tmp_path / "b1").read_bytes()
+    fill_store(config, ministry_key.public_key, 2)
+    line = one_line_error(run(*export, tmp_path / "b1"))
+    assert line == (
+        f"intake: error: {tmp_path / 'b1'} already exists; refusing to overwrite a batch file (it may be the only"
+        " copy of envelopes already exported); give a new file name"
+    )
+    assert (tmp_path / "b1").read_bytes() == first
+    assert exported_ranges(config) == [(1, 3)]
+    proc = run(*export, tmp_path / "b2")
+    assert proc.returncode == 0 and "exported 2 envelopes (seq 4..5)" in proc.stdout
+    assert seqs(tmp_path / "b2") == [4, 5]
+
+
+def test_a_range_exported_again_changes_nothing_and_imports_idempotently(tmp_path, ministry_key):
+    import json
+
+    from keyholder_cli.custody import init_vault
+    from keyholder_cli.vaultdir import Vault
+
+    v = Vault(tmp_path / "V")
+    key = init_vault(v, b"correct horse battery")
+    config = IntakeConfig(data_dir=tmp_path / "d")
+    fill_store(config, key.public_key, 3)
+    export = ("intake", "export", "--data", config.data_dir, "--out")
+    assert run(*export, tmp_path / "b1").returncode == 0
+    fill_store(config, key.public_key, 2)
+    assert run(*export, tmp_path / "b2").returncode == 0
+    (tmp_path / "b1").unlink()  # the first batch is lost on the way
+    line = one_line_error(run("keyholder", "import", "--vault", v.root, tmp_path / "b2"))
+    assert "starts at seq 4" in line
+    proc = run("intake", "export", "--data", config.data_dir, "--from-seq", "1", "--out", tmp_path / "again")
+    assert proc.returncode == 0, proc.stderr
+    assert "exported 5 envelopes again (the next plain export is unchanged) (seq 1..5)" in proc.stdout
+    assert seqs(tmp_path / "again") == [1, 2, 3, 4, 5]
+    assert exported_ranges(config) == [(1, 3), (4, 5)]
+    fill_store(config, key.public_key, 1)
+    assert run(*export, tmp_path / "b3").returncode == 0
+    assert seqs(tmp_path / "b3") == [6]  # the plain export goes on where it was
+    keyholder = ("keyholder", "import", "--vault", v.root)
+    proc = run(*keyholder, tmp_path / "again")
+    assert proc.returncode == 0 and "imported 5 new envelopes (seq 1..5)" in proc.stdout
+    for name in ("b2", "again"):
+        proc = run(*keyholder, tmp_path / name)
+        assert proc.returncode == 0 and "nothing changed" in proc.stdout, name
+    assert run(*keyholder, tmp_path / "b3").returncode == 0
+    assert v.envelope_count() == 6
+    assert json.loads(v.bundle_path.read_text())["kid"] == key.kid
+
+
+def test_export_from_beyond_the_log_is_one_line(tmp_path, ministry_key):
+    config = IntakeConfig(data_dir=tmp_path / "d")
+    fill_store(config, ministry_key.public_key, 2)
+    line = one_line_error(
+        run("intake", "export", "--data", config.data_dir, "--from-seq", "3", "--out", tmp_path / "b")
+    )
+    assert "up to seq 2 only" in line
+    assert not (tmp_path / "b").exists() and exported_ranges(config) == []
