@@ -164,23 +164,12 @@ def test_a_sealed_secret_or_salt_that_is_not_canonical_base64url_is_malformed():
         open_keyfile({**SEALED, "kdf": {**SEALED["kdf"], "salt": SEALED["kdf"]["salt"] + "="}}, PASSPHRASE)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="costs above libsodium's maximum reach nacl, whose ValueError is not a VaultError: "
-    "the keyholder prints a traceback instead of one line",
-)
 @pytest.mark.parametrize("edit", [{"opslimit": 2**32}, {"memlimit": 2**62}])
 def test_costs_above_libsodiums_maximum_are_an_invalid_key_file(edit):
     with pytest.raises(InvalidKeyFile):
         open_keyfile({**SEALED, "kdf": {**SEALED["kdf"], **edit}}, PASSPHRASE)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open_keyfile reads the costs with int(), so a text or fractional cost is accepted; "
-    "the format records integers",
-)
 @pytest.mark.parametrize("edit", [{"opslimit": "1"}, {"opslimit": 1.5}, {"memlimit": "8192"}, {"memlimit": 8192.0}])
 def test_costs_that_are_not_integers_are_refused(edit):
     with pytest.raises(InvalidKeyFile):

@@ -124,7 +124,7 @@ def test_any_changed_character_anywhere_is_refused(target, at, replacement):
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.integers(-(2**53) + 1, 2**53 - 1).filter(lambda s: s != 7))
+@given(st.integers(0, 2**53 - 1).filter(lambda s: s != 7))
 def test_any_other_audit_seq_is_refused(seq):
     with pytest.raises(InvalidSignature, match="does not verify"):
         verify_manifest({**MANIFEST, "audit": {**MANIFEST["audit"], "seq": seq}}, KEY.signing_key)
@@ -235,14 +235,7 @@ def test_something_that_is_not_a_manifest_is_refused(obj):
         verify_manifest(obj, KEY.signing_key)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="an integer outside ±(2**53 - 1) passes the form checks and then makes canonical_json raise "
-    "rfc8785's IntegerDomainError (a ValueError, not a VaultError): `keyholder audit` on such a manifest "
-    "ends in a traceback",
-)
-@pytest.mark.parametrize("seq", [2**53, 2**63 - 1, -(2**53)])
+@pytest.mark.parametrize("seq", [2**53, 2**63 - 1, -1, -(2**53)])
 def test_an_audit_seq_beyond_json_integers_is_a_malformed_manifest(seq):
     with pytest.raises(VaultError):
         verify_manifest({**MANIFEST, "audit": {"seq": seq, "prev": PREV}}, KEY.signing_key)

@@ -100,6 +100,8 @@ ARGON2_OPS_MODERATE = nacl.pwhash.argon2id.OPSLIMIT_MODERATE
 ARGON2_MEM_MODERATE = nacl.pwhash.argon2id.MEMLIMIT_MODERATE
 ARGON2_OPS_MIN = nacl.pwhash.argon2id.OPSLIMIT_MIN
 ARGON2_MEM_MIN = nacl.pwhash.argon2id.MEMLIMIT_MIN
+ARGON2_OPS_MAX = nacl.pwhash.argon2id.OPSLIMIT_MAX
+ARGON2_MEM_MAX = nacl.pwhash.argon2id.MEMLIMIT_MAX
 
 
 def argon2id(passphrase: bytes, salt: bytes, opslimit: int, memlimit: int) -> bytes:

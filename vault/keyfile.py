@@ -57,11 +57,17 @@ def open_keyfile(obj: Any, passphrase: bytes) -> tuple[bytes, UnlockedKey]:
             raise InvalidKeyFile(f"unknown key file format; expected {KEYFILE_FORMAT}")
         salt = b64u_decode(obj["kdf"]["salt"])
         sealed = b64u_decode(obj["sealed_master_secret"])
-        ops, mem = int(obj["kdf"]["opslimit"]), int(obj["kdf"]["memlimit"])
+        ops, mem = obj["kdf"]["opslimit"], obj["kdf"]["memlimit"]
         kid = obj["kid"]
+        if type(ops) is not int or type(mem) is not int:
+            raise TypeError("the Argon2id costs are not integers")
     except (KeyError, TypeError, ValueError):
         raise InvalidKeyFile("the key file is malformed") from None
-    if len(salt) != p.ARGON2_SALT_LEN or ops < p.ARGON2_OPS_MIN or mem < p.ARGON2_MEM_MIN:
+    if not (
+        len(salt) == p.ARGON2_SALT_LEN
+        and p.ARGON2_OPS_MIN <= ops <= p.ARGON2_OPS_MAX
+        and p.ARGON2_MEM_MIN <= mem <= p.ARGON2_MEM_MAX
+    ):
         raise InvalidKeyFile("the key file has invalid Argon2id parameters")
     try:
         master = p.secretbox_open(p.argon2id(passphrase, salt, ops, mem), sealed)

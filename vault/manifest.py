@@ -83,6 +83,7 @@ def verify_manifest(obj: Any, signing_key: bytes) -> Manifest:
         not isinstance(audit, dict)
         or set(audit) != {"seq", "prev"}
         or type(audit["seq"]) is not int
+        or not 0 <= audit["seq"] < 2**53  # an integer JSON (and RFC 8785) can carry exactly
         or not isinstance(audit["prev"], str)
         or not _HEX64.fullmatch(audit["prev"])
     ):
