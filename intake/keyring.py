@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from vault import InvalidKeyBundle, KeyBundle, load_bundle, verify_rotation
+from vault import InvalidKeyBundle, KeyBundle, load_bundle, pinned_signing_key, verify_rotation
 from vault.fsutil import atomic_write
 
 __all__ = ["KEYRING_FORMAT", "Keyring", "add_bundle", "load_keyring"]
@@ -22,7 +22,16 @@ class Keyring:
         self.rotations = rotations or []  # the rotation statements that admitted new signing keys
 
     def to_api(self) -> dict[str, Any]:
-        return {"current": self.current, "keys": [b.to_json() for b in self.bundles]}
+        """GET /api/v1/keys: `current` and `keys` (FORMATS.md section 4), and
+        `rotations`, the statements the page follows from its pinned key."""
+        return {"current": self.current, "keys": [b.to_json() for b in self.bundles], "rotations": self.rotations}
+
+    def pinned_signing_key(self) -> bytes | None:
+        """The ministry signing key the page pins: from the first (root)
+        bundle's signing key, through the rotation statements that verify,
+        to the newest key of that chain. None when no signed key is installed."""
+        root = self.bundles[0].signing_key if self.bundles else None
+        return pinned_signing_key(root, self.rotations)
 
 
 def load_keyring(path: Path) -> Keyring:

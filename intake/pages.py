@@ -29,16 +29,29 @@ from flask import Blueprint, Flask, Request, Response, abort, jsonify, render_te
 from flask.sessions import SessionInterface, SessionMixin
 from flask_babel import Babel, force_locale
 
+from vault import PIN_PATH, pin_asset
+
 from .config import IntakeConfig
 from .forms import LANGUAGES, build_form
+from .keyring import load_keyring
 
-__all__ = ["HTML_LANG", "MANIFEST_PATH", "SECURITY_HEADERS", "init_app", "make_blueprint"]
+__all__ = [
+    "HTML_LANG",
+    "MANIFEST_PATH",
+    "SECURITY_HEADERS",
+    "SIGNED_MANIFEST_NAME",
+    "SIGNED_MANIFEST_PATH",
+    "init_app",
+    "make_blueprint",
+]
 
 HERE = Path(__file__).resolve().parent
 STATIC_DIR = HERE / "static"
 TRANSLATIONS_DIR = HERE / "translations"
 MANIFEST_PATH = "/.well-known/dvr-static-manifest.json"
 MANIFEST_FORMAT = "dvr-static-manifest/1"
+SIGNED_MANIFEST_PATH = "/.well-known/dvr-static-manifest.sig"
+SIGNED_MANIFEST_NAME = "static-manifest.sig"  # in the data directory, written by `intake page install`
 DEFAULT_LANG = "sq"
 
 # The `lang` attribute of each page. Serbian is written in Cyrillic here (docs/registrant-page.md).
@@ -145,15 +158,20 @@ def init_app(app: Flask, config: IntakeConfig) -> None:
 
 
 class _StaticFiles:
-    """The static assets, read once at start: served from memory with their
-    SHA-256 as ETag, so what is served is exactly what the manifest lists."""
+    """The static assets, read once at start, and the generated ones (the pin
+    asset): served from memory with their SHA-256 as ETag, so what is served
+    is exactly what the manifest lists."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, generated: Mapping[str, bytes]) -> None:
+        found = {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+        if set(found) & set(generated):
+            raise RuntimeError(
+                f"a committed static file shadows a generated one: {sorted(set(found) & set(generated))}"
+            )
         self.files: dict[str, tuple[bytes, str, str]] = {}
-        for path in sorted(p for p in root.rglob("*") if p.is_file()):
-            name = path.relative_to(root).as_posix()
-            data = path.read_bytes()
-            mimetype = _MIMETYPES.get(path.suffix) or mimetypes.guess_type(name)[0] or "application/octet-stream"
+        for name, data in sorted({**found, **generated}.items()):
+            suffix = Path(name).suffix
+            mimetype = _MIMETYPES.get(suffix) or mimetypes.guess_type(name)[0] or "application/octet-stream"
             self.files[name] = (data, mimetype, hashlib.sha256(data).hexdigest())
 
     def response(self, name: str) -> Response:
@@ -187,7 +205,11 @@ def make_blueprint(config: IntakeConfig) -> Blueprint:
     bp = Blueprint("pages", __name__, template_folder="templates")
     # Served under /assets/, not /static/, so that Flask's own static route (if
     # the app keeps one) can never shadow the in-memory copy the manifest lists.
-    static = _StaticFiles(STATIC_DIR)
+    # The pin asset is made once, here: editing keys.json later changes the
+    # keys the API lists, never the key the page trusts (until a restart).
+    pinned = load_keyring(config.keys_path).pinned_signing_key()
+    static = _StaticFiles(STATIC_DIR, {PIN_PATH.removeprefix("/assets/"): pin_asset(pinned)})
+    signed_manifest = config.data_dir / SIGNED_MANIFEST_NAME
     others = ",".join(code for code in LANGUAGES if code != DEFAULT_LANG)
 
     def page(lang: str) -> Response:
@@ -221,5 +243,16 @@ def make_blueprint(config: IntakeConfig) -> Blueprint:
             },
         }
         return jsonify(body)
+
+    @bp.get(SIGNED_MANIFEST_PATH)
+    def signed() -> Response:
+        # Read at each request (auditors only): `intake page install` takes effect without a restart.
+        try:
+            note = signed_manifest.read_bytes()
+        except FileNotFoundError:
+            return Response(
+                "no signed static manifest is installed (intake page install)\n", 404, mimetype="text/plain"
+            )
+        return Response(note, mimetype="text/plain")
 
     return bp

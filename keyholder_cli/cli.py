@@ -15,6 +15,8 @@ from .custody import init_vault, read_passphrase
 from .custody_cmd import ceremony, check_share, rotate, share_file_option
 from .errors import friendly_errors
 from .importer import batch_size, import_batch
+from .page_check import page_check
+from .page_cmd import page
 from .publish_audit import Attempt, logged_publication, publication_attempt, refuse_unusable_target
 from .receipt_cmd import receipt
 from .unlock import Unlocked, unlock_vault
@@ -40,6 +42,8 @@ def main() -> None:
 
 main.add_command(audit)
 audit.add_command(receipt)
+audit.add_command(page_check)
+main.add_command(page)
 main.add_command(ceremony)
 main.add_command(rotate)
 main.add_command(check_share)

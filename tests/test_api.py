@@ -138,7 +138,7 @@ def test_no_keys_installed_means_every_kid_is_unknown(tmp_path, ministry_key):
 
     app = create_app(IntakeConfig(data_dir=tmp_path / "empty"))
     client = app.test_client()
-    assert client.get("/api/v1/keys").get_json() == {"current": None, "keys": []}
+    assert client.get("/api/v1/keys").get_json() == {"current": None, "keys": [], "rotations": []}
     resp = client.post("/api/v1/submissions", json=vault.seal(b"{}", ministry_key.public_key).to_json())
     assert resp.status_code == 422
     app.extensions["dvr_store"].close()

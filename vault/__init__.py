@@ -22,6 +22,16 @@ from .keys import KeyBundle, UnlockedKey, derive_keys, kid_for, load_bundle, new
 from .manifest import InvalidManifest, Manifest, make_manifest, verify_manifest
 from .merkle import InvalidProof, leaf_hash, root_of, verify_consistency, verify_inclusion
 from .note import Checkpoint, InvalidNote, NoteSigner, NoteVerifier, open_checkpoint, sign_checkpoint
+from .pagetrust import (
+    PIN_PATH,
+    open_page_manifest,
+    page_manifest_text,
+    parse_page_manifest,
+    pin_asset,
+    pinned_signing_key,
+    sign_page_manifest,
+    signing_key_fingerprint,
+)
 from .rotation import Rotation, rotation_statement, unwrap_master, verify_rotation, wrap_master
 from .shares import (
     InvalidShare,
@@ -75,6 +85,15 @@ __all__ = [
     "sign_checkpoint",
     "verify_consistency",
     "verify_inclusion",
+    # the page the registrant trusts (issue 14)
+    "PIN_PATH",
+    "open_page_manifest",
+    "page_manifest_text",
+    "parse_page_manifest",
+    "pin_asset",
+    "pinned_signing_key",
+    "sign_page_manifest",
+    "signing_key_fingerprint",
     # the envelope core
     "BUCKETS",
     "ENVELOPE_FORMAT",

@@ -4,10 +4,13 @@
 //
 // Until this script has checked everything, the submit button stays
 // disabled and the "use a current browser" notice stays visible; the form
-// itself has no action and cannot be submitted by the browser.
+// itself has no action and cannot be submitted by the browser. The key is
+// used only once its bundle verifies from the ministry's pinned signing key
+// (ministry-key.js, covered by the static manifest); otherwise nothing is sent.
 
 import { supportsX25519 } from "./hpke.js";
-import { SealError, currentKey, envelopeSha256, sealSubmission } from "./seal.js";
+import { MINISTRY_SIGNING_KEY } from "./ministry-key.js";
+import { SealError, currentKey, envelopeSha256, sealSubmission, supportsEd25519 } from "./seal.js";
 
 const SUBMISSION_SCHEMA = "dvr-registration/1";
 const KEYS_URL = "/api/v1/keys";
@@ -43,7 +46,7 @@ function groups(text, size) {
 async function loadKey() {
   const response = await fetch(KEYS_URL, FETCH_OPTIONS);
   if (!response.ok) throw new SealError("no_key", `keys: HTTP ${response.status}`);
-  const checked = await currentKey(await response.json());
+  const checked = await currentKey(await response.json(), MINISTRY_SIGNING_KEY);
   // The short fingerprint: the first 16 hex digits of the kid, as the ministry's tools print it.
   $("fingerprint").textContent = groups(checked.kid.slice(0, 16), 4);
   $("key-info").hidden = false;
@@ -310,6 +313,11 @@ async function onSubmit(event) {
     const envelope = await sealSubmission({ schema: SUBMISSION_SCHEMA, lang, record: buildRecord() }, key);
     done = (await send(envelope)) === true;
   } catch (error) {
+    if (error instanceof SealError && error.code === "untrusted") {
+      distrust();
+      done = true; // the button stays disabled: this page must not send
+      return;
+    }
     say(error instanceof SealError && error.code === "too_large" ? msg("too_large") : msg("network"), { alert: true });
   } finally {
     busy = false;
@@ -338,6 +346,17 @@ async function checkSaved() {
   }
 }
 
+// The key is not the ministry's: say so, forget it, and never send from this page.
+function distrust() {
+  key = null;
+  button.disabled = true;
+  $("key-info").hidden = true;
+  say("");
+  const notice = $("key-untrusted");
+  notice.hidden = false;
+  notice.focus();
+}
+
 async function start() {
   $("check").hidden = false;
   $("check-button").addEventListener("click", checkSaved);
@@ -346,11 +365,19 @@ async function start() {
   wireAdders();
   form.addEventListener("change", revalidateOnChange);
   if (!(await supportsX25519())) return; // the "use a current browser" notice stays
+  // No pin (no key was installed when the intake started): the page cannot check any key.
+  if (typeof MINISTRY_SIGNING_KEY !== "string") {
+    $("browser-needed").hidden = true;
+    $("key-problem").hidden = false;
+    return;
+  }
+  if (!(await supportsEd25519())) return; // cannot check the ministry's signature
   $("browser-needed").hidden = true;
   try {
     key = await loadKey();
-  } catch {
-    $("key-problem").hidden = false;
+  } catch (error) {
+    if (error instanceof SealError && error.code === "untrusted") distrust();
+    else $("key-problem").hidden = false;
     return;
   }
   form.addEventListener("submit", onSubmit);
