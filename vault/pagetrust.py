@@ -68,9 +68,7 @@ def pin_asset(signing_key: bytes | None) -> bytes:
         )
     _check_key(signing_key)
     return (
-        "// The ministry's Ed25519 signing key (base64url) that this page trusts: it seals only to a key bundle\n"
-        "// signed by it, or by a key it hands over to through signed rotation statements.\n"
-        f"// Fingerprint (SHA-256 of the key, first 16 bytes): {signing_key_fingerprint(signing_key)}\n"
+        f"// The ministry signing key this page trusts; fingerprint {signing_key_fingerprint(signing_key)}\n"
         f'export const MINISTRY_SIGNING_KEY = "{b64u_encode(signing_key)}";\n'
     ).encode("ascii")
 

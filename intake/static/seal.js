@@ -69,73 +69,44 @@ export async function checkBundle(bundle) {
 
 // ---- trust: the ministry's signature, from the pinned key (docs/registrant-page.md) ----
 
-export const ROTATION_FORMAT = "dvr-key-rotation/1";
-const BUNDLE_MEMBERS = ["created", "format", "kid", "public_key", "signature", "signing_key", "suite"];
-const ROTATION_MEMBERS = [
-  "created", "format", "kid", "previous_kid", "previous_signing_key", "public_key", "signature", "signing_key",
-];
-
+const BUNDLE_MEMBERS = "created format kid public_key signature signing_key suite";
+const ROTATION_MEMBERS = "created format kid previous_kid previous_signing_key public_key signature signing_key";
 const untrusted = (why) => new SealError("untrusted", why);
 
 /**
  * RFC 8785 canonical JSON of an object whose members are all strings of
- * printable ASCII other than `"` and `\` (what bundles and rotation
- * statements hold). For those, the canonical form is the members sorted by
- * name, each `"name":"value"`, without whitespace: no escaping and no number
- * formatting arise. Anything else is refused rather than canonicalised.
+ * printable ASCII other than `"` and `\` (all a bundle or a rotation
+ * statement holds): the members sorted by name, `"name":"value"`, no
+ * whitespace; nothing to escape. Any other object is refused.
  */
 export function canonicalStrings(obj) {
   const plain = (t) => typeof t === "string" && /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/.test(t);
   const names = Object.keys(obj).sort();
-  if (!names.every((n) => plain(n) && plain(obj[n]))) throw untrusted("a member is not a plain ASCII string");
+  if (!names.every((n) => plain(n) && plain(obj[n]))) throw untrusted("not plain ASCII strings");
   return encoder.encode(`{${names.map((n) => `"${n}":"${obj[n]}"`).join(",")}}`);
 }
 
-function exactMembers(obj, members) {
-  if (!obj || typeof obj !== "object" || Array.isArray(obj)) return false;
-  const names = Object.keys(obj).sort();
-  return names.length === members.length && names.every((n, i) => n === members[i]);
+const hasMembers = (obj, names) => obj instanceof Object && Object.keys(obj).sort().join(" ") === names;
+
+function raw(text, length) {
+  const bytes = b64uDecode(text); // a SealError if not base64url
+  if (bytes.length !== length) throw untrusted("a key or signature of the wrong length");
+  return bytes;
 }
 
-function key32(text, what) {
-  let raw;
-  try {
-    raw = b64uDecode(text);
-  } catch {
-    throw untrusted(`${what} is not base64url`);
-  }
-  if (raw.length !== 32) throw untrusted(`${what} is not 32 bytes`);
-  return raw;
-}
-
-/** Does `obj.signature` (b64u Ed25519, over the canonical JSON of `obj` without it) verify under `signingKeyText`? */
-async function signedBy(obj, signingKeyText) {
+/** Does `obj.signature` verify (Ed25519, over the canonical JSON of `obj` without it) under `signingKey`? */
+async function signedBy(obj, signingKey) {
   const { signature, ...unsigned } = obj;
-  let key;
-  try {
-    key = await crypto.subtle.importKey("raw", key32(signingKeyText, "a signing key"), { name: "Ed25519" }, false, [
-      "verify",
-    ]);
-  } catch (error) {
-    if (error?.name === "NotSupportedError") throw new SealError("unsupported", "no WebCrypto Ed25519");
-    throw error instanceof SealError ? error : untrusted("a signing key does not import");
-  }
-  let sig;
-  try {
-    sig = b64uDecode(signature);
-  } catch {
-    return false;
-  }
-  return sig.length === 64 && (await crypto.subtle.verify("Ed25519", key, sig, canonicalStrings(unsigned)));
+  const key = await crypto.subtle.importKey("raw", raw(signingKey, 32), "Ed25519", false, ["verify"]);
+  return crypto.subtle.verify("Ed25519", key, raw(signature, 64), canonicalStrings(unsigned));
 }
 
-// RFC 8032, section 7.1, test 1: a valid Ed25519 public key, to probe WebCrypto with.
-const PROBE_KEY = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo";
-
-/** Can this browser verify Ed25519 signatures (WebCrypto)? */
+/** Can this browser verify Ed25519 signatures (WebCrypto)? Probed with RFC 8032's first test key. */
 export async function supportsEd25519() {
   try {
-    await crypto.subtle.importKey("raw", b64uDecode(PROBE_KEY), { name: "Ed25519" }, false, ["verify"]);
+    await crypto.subtle.importKey("raw", b64uDecode("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"), "Ed25519", false, [
+      "verify",
+    ]);
     return true;
   } catch {
     return false;
@@ -143,28 +114,25 @@ export async function supportsEd25519() {
 }
 
 /**
- * From the pinned key, follow the rotation statements that verify (each
- * signed by the signing key before it) to the newest key. Returns
- * {trusted: Map(signing key -> the kid/public key its rotation named, or null for the pin), superseded: Set(kid)}.
- * Statements that do not verify, or that start from a key not in the chain, are ignored.
+ * From the pinned key, follow the rotation statements that verify, each
+ * under the signing key before it, to the newest key. Returns `trusted`
+ * (signing key -> the {kid, public_key} its statement named; null for the
+ * pin) and `superseded` (the kids handed over from). Others are ignored.
  */
 export async function followRotations(pinned, rotations) {
   const trusted = new Map([[pinned, null]]);
   const superseded = new Set();
-  const pool = Array.isArray(rotations) ? rotations : [];
-  let current = pinned;
-  for (;;) {
-    let next = null;
-    for (const r of pool) {
-      if (!exactMembers(r, ROTATION_MEMBERS) || r.format !== ROTATION_FORMAT) continue;
+  for (let current = pinned, next; ; current = next.signing_key) {
+    next = null;
+    for (const r of Array.isArray(rotations) ? rotations : []) {
+      if (!hasMembers(r, ROTATION_MEMBERS) || r.format !== "dvr-key-rotation/1") continue;
       if (r.previous_signing_key !== current || trusted.has(r.signing_key)) continue;
       try {
-        key32(r.signing_key, "signing_key");
-        const publicKey = key32(r.public_key, "public_key");
-        if (hex((await sha256(publicKey)).subarray(0, 16)) !== r.kid) continue;
-        if (!(await signedBy(r, current))) continue;
-      } catch (error) {
-        if (error?.code === "unsupported") throw error;
+        raw(r.signing_key, 32);
+        if (hex((await sha256(raw(r.public_key, 32))).subarray(0, 16)) !== r.kid || !(await signedBy(r, current))) {
+          continue;
+        }
+      } catch {
         continue;
       }
       next = r;
@@ -173,28 +141,32 @@ export async function followRotations(pinned, rotations) {
     if (next === null) return { trusted, superseded };
     superseded.add(next.previous_kid);
     trusted.set(next.signing_key, { kid: next.kid, public_key: next.public_key });
-    current = next.signing_key;
   }
 }
 
 /**
  * The ministry must have signed `bundle`: it carries `signing_key` and
- * `signature`, the signature verifies under its own signing key, and that key
- * is `pinned` or reached from it through verified rotation statements (then
- * the bundle is the very key the statement names). A bundle whose kid a
- * verified rotation superseded is refused (a replayed old key); so is one
- * signed by a key older than the pin (it is not in the chain).
+ * `signature`, which verifies under that key, and that key is `pinned` or
+ * reached from it by verified rotations (then the bundle is the key its
+ * statement names). A kid a rotation superseded (a replayed old key) and a
+ * key older than the pin (not in the chain) are refused.
  */
 export async function trustBundle(bundle, pinned, rotations) {
   if (typeof pinned !== "string") throw untrusted("this page pins no ministry key");
-  if (!exactMembers(bundle, BUNDLE_MEMBERS)) throw untrusted("the key bundle is not signed, or has other members");
+  if (!hasMembers(bundle, BUNDLE_MEMBERS)) throw untrusted("the key bundle is not signed, or has other members");
   const checked = await checkBundle(bundle);
-  if (!(await signedBy(bundle, bundle.signing_key))) throw untrusted("the key bundle's signature does not verify");
+  let valid = false;
+  try {
+    valid = await signedBy(bundle, bundle.signing_key);
+  } catch {
+    // a malformed key or signature: not valid
+  }
+  if (!valid) throw untrusted("the key bundle's signature does not verify");
   const { trusted, superseded } = await followRotations(pinned, rotations);
-  if (!trusted.has(bundle.signing_key)) throw untrusted("the key bundle is not signed by the ministry's pinned key");
+  if (!trusted.has(bundle.signing_key)) throw untrusted("the key bundle is not signed by the pinned key's chain");
   const named = trusted.get(bundle.signing_key);
   if (named && (named.kid !== bundle.kid || named.public_key !== bundle.public_key)) {
-    throw untrusted("the key bundle is not the key its rotation statement names");
+    throw untrusted("the key bundle is not the key its rotation names");
   }
   if (superseded.has(bundle.kid)) throw untrusted("the key bundle was superseded by a rotation");
   return checked;
