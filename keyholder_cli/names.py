@@ -14,8 +14,10 @@ Steps of `normalise`, in order:
 2. Lower case (`casefold`).
 3. Serbian/Croatian Latin letters are rewritten in Albanian orthography, which
    is how most registrants spell these names: dž→xh, đ→gj, ć→q, č→ç, š→sh,
-   ž→zh (and Macedonian ǵ→gj, ḱ→q). The ASCII stand-in "dj" for đ becomes gj.
-4. ASCII folding: ë→e, ç→c and every other diacritic is dropped.
+   ž→zh (and Macedonian ǵ→gj, ḱ→q).
+4. ASCII folding: ë→e, ç→c and every other diacritic is dropped. Then the
+   ASCII stand-in "dj" for đ becomes gj: after the folding, so that d + ĵ
+   or ď + j become gj too and `normalise` is a fixed point.
 5. Anything that is not a letter separates words (hyphen, apostrophe, dot,
    digits); runs of separators collapse into one space.
 
@@ -49,7 +51,6 @@ _TO_ALBANIAN = (
     ("š", "sh"),
     ("ž", "zh"),
 )
-_DJ = re.compile(r"dj")
 _NON_LETTERS = re.compile(r"[^a-z]+")
 # Phonetic folding (applied to the output of `normalise`), longest first.
 _PHONETIC = (
@@ -78,10 +79,12 @@ def normalise(name: str) -> str:
     text = unicodedata.normalize("NFC", text.casefold())
     for src, dst in _TO_ALBANIAN:
         text = text.replace(src, dst)
-    text = _DJ.sub("gj", text)
     folded = unicodedata.normalize("NFKD", text)
     ascii_only = "".join(ch for ch in folded if not unicodedata.combining(ch))
     ascii_only = ascii_only.replace("ı", "i").replace("ł", "l").replace("ø", "o").replace("ß", "ss")
+    # Only now, with every mark dropped and compatibility form folded, is each "dj" in
+    # sight (d + ĵ, ď + j, full-width ｄｊ): done earlier, a second pass would still change it.
+    ascii_only = ascii_only.replace("dj", "gj")
     return _NON_LETTERS.sub(" ", ascii_only).strip()
 
 

@@ -177,18 +177,32 @@ def test_a_doubled_letter_gives_the_same_key(name, at):
     assert key(doubled) == key(name)
 
 
-# --- known gaps ---------------------------------------------------------------------
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="the dj→gj rule runs before the diacritics are dropped, so d + ĵ/ǰ (or ď + j) leaves 'dj' "
-    "in the output and a second normalise changes it to 'gj'",
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "Dĵemaili",
+        "Dǰemaili",
+        "Ďjerdj",
+        "D\u0301jerdj",  # a stray combining accent between d and j
+        "Ｄｊｅｒｄｊ",  # full-width letters fold to ASCII dj only in the compatibility step
+    ],
 )
-@pytest.mark.parametrize("typed", ["Dĵemaili", "Dǰemaili", "Ďjerdj"])
 def test_normalise_is_a_fixed_point_for_a_j_with_a_mark(typed):
+    # dj (the ASCII stand-in for đ) becomes gj only once marks and compatibility forms are folded,
+    # so a d or j that carried a mark ends up as gj too, and a second pass changes nothing.
     once = normalise(typed)
     assert "dj" not in once and normalise(once) == once
+    assert once.startswith("gje")
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(st.sampled_from("dDjJĵĴǰďĎｄｊ\u0301\u030c\u0302 -e"), max_size=12) | st.text(max_size=20))
+def test_normalise_is_a_fixed_point_on_any_text(name):
+    once = normalise(name)
+    assert normalise(once) == once
+
+
+# --- known gaps ---------------------------------------------------------------------
 
 
 @pytest.mark.xfail(
