@@ -14,7 +14,8 @@ Steps of `normalise`, in order:
 2. Lower case (`casefold`).
 3. Serbian/Croatian Latin letters are rewritten in Albanian orthography, which
    is how most registrants spell these names: dž→xh, đ→gj, ć→q, č→ç, š→sh,
-   ž→zh (and Macedonian ǵ→gj, ḱ→q).
+   ž→zh (and Macedonian ǵ→gj, ḱ→q). Eth (Ð/ð), which is what Đ/đ become
+   when cp1250 text is read as cp1252 and Đ's look-alike, is taken for đ.
 4. ASCII folding: ë→e, ç→c and every other diacritic is dropped. Then the
    ASCII stand-in "dj" for đ becomes gj: after the folding, so that d + ĵ
    or ď + j become gj too and `normalise` is a fixed point.
@@ -44,6 +45,7 @@ _TO_ALBANIAN = (
     ("dž", "xh"),
     ("dz\u030c", "xh"),  # dz + combining caron, as some keyboards produce
     ("đ", "gj"),
+    ("ð", "gj"),  # eth: Đ/đ read from cp1250 as cp1252, and Đ's look-alike (Ð casefolds to ð)
     ("ǵ", "gj"),
     ("ć", "q"),
     ("ḱ", "q"),
