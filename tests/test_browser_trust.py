@@ -232,9 +232,7 @@ def test_a_tampered_public_key_with_its_kid_recomputed_is_refused(context: Any, 
 
 
 @pytest.mark.parametrize("restarted", [False, True], ids=["same-process", "after-restart"])
-def test_the_old_bundle_replayed_after_a_rotation_is_refused(
-    context: Any, ministry: Ministry, restarted: bool
-) -> None:
+def test_the_old_bundle_replayed_after_a_rotation_is_refused(context: Any, ministry: Ministry, restarted: bool) -> None:
     """Same process: the page still pins the old key, and the rotation statement it is served marks the
     old kid superseded. After a restart: the page pins the new key, and the old one is older than the pin."""
     old = ministry.rotate()
