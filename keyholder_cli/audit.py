@@ -285,4 +285,6 @@ def record_import(vault: Vault, result: ImportResult) -> AuditEntry:
         "new": result.new,
         "repeated": result.repeated,
     }
+    if result.unknown_keys:  # kept with --accept-unknown-keys: they cannot be opened
+        details["unknown_keys"] = result.unknown_keys
     return append_entry(vault, "import", details)

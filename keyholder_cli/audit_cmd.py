@@ -70,7 +70,8 @@ def verify(
     if strict and result.log.unsigned_tail:
         raise KeyholderError(f"audit log entry {result.log.unsigned_tail[0].seq} is not yet covered by a signature")
     log = result.log
-    click.echo(f"audit log: {len(log.entries)} entries, anchored in key {result.anchor.kid}")
+    entries = f"{len(log.entries)} entr{'y' if len(log.entries) == 1 else 'ies'}"
+    click.echo(f"audit log: {entries}, anchored in key {result.anchor.kid}")
     for line in summarise(log):
         click.echo(line)
     for pub, entry in checked:
@@ -79,6 +80,6 @@ def verify(
         click.echo(f"WARNING: {warning}")
     signed = sum(1 for e in log.entries if e.signed)
     click.echo(
-        f"OK: chain intact, {signed} signatures valid, entries 1..{log.last_signed} covered;"
+        f"OK: chain intact, {signed} signature{'' if signed == 1 else 's'} valid, entries 1..{log.last_signed} covered;"
         f" keys {', '.join(k[:8] for k in log.signing_keys)}; current key {log.current_kid[:8]}"
     )

@@ -9,6 +9,11 @@ from vault import AuditEntry, VerifiedLog
 __all__ = ["summarise"]
 
 
+def _n(count: object, word: str) -> str:
+    """`1 envelope`, `2 envelopes` (and a missing count as it is)."""
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
 def _names(officers: dict[int, str], numbers: Any) -> str:
     if not isinstance(numbers, list):
         return "?"
@@ -44,12 +49,15 @@ def _describe(entry: AuditEntry, officers: dict[str, dict[int, str]]) -> str:
         counts = d.get("counts") or {}
         files = d.get("files") or {}
         return (
-            f"published {counts.get('registrants')} registrants to {d.get('out')}: {counts.get('envelopes')} envelopes,"
+            f"published {_n(counts.get('registrants'), 'registrant')} to {d.get('out')}:"
+            f" {_n(counts.get('envelopes'), 'envelope')},"
             f" {counts.get('opened')} opened, {counts.get('failed')} failed, {counts.get('invalid')} invalid,"
-            f" {counts.get('duplicates')} duplicates; {len(files)} files; disclosure {d.get('disclosure')}"
+            f" {_n(counts.get('duplicates'), 'duplicate')}; {_n(len(files), 'file')}; disclosure {d.get('disclosure')}"
         )
     if kind == "rotation_failed":
         return f"rotation stopped before it was logged: {d.get('error')}; key {entry.kid} is still current"
+    if kind == "unlock_failed":
+        return f"unlock for {d.get('command')} failed: {d.get('reason')}"
     if kind == "publish_failed":
         when = "failed after it was logged" if d.get("logged", True) else "stopped before it was logged"
         return f"publication to {d.get('out')} {when}: {d.get('error')}"

@@ -14,7 +14,7 @@ from .audit_cmd import audit
 from .custody import init_vault, read_passphrase
 from .custody_cmd import ceremony, check_share, rotate, share_file_option
 from .errors import friendly_errors
-from .importer import batch_size, import_batch
+from .importer import batch_size, import_batch, plural
 from .page_check import page_check
 from .page_cmd import page
 from .publish_audit import Attempt, logged_publication, publication_attempt, refuse_unusable_target
@@ -65,14 +65,21 @@ def init(vault_dir: Path, passphrase_file: Path | None) -> None:
 @main.command("import")
 @vault_option
 @click.option("--repin", is_flag=True, help="Accept and pin a new intake log key (check it with `intake log key`).")
+@click.option(
+    "--accept-unknown-keys",
+    is_flag=True,
+    help="Keep envelopes sealed to a key this vault does not hold (they cannot be opened; see docs/operations.md).",
+)
 @click.argument("batches", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @friendly_errors
-def import_(vault_dir: Path, repin: bool, batches: tuple[Path, ...]) -> None:
+def import_(vault_dir: Path, repin: bool, accept_unknown_keys: bool, batches: tuple[Path, ...]) -> None:
     """Check batch files and keep their envelopes (still sealed)."""
     vault = Vault(vault_dir)
     for path in batches:
         with _progress_bar(batch_size(path), f"checking {path.name}") as bar:
-            result = import_batch(vault, path, repin=repin, progress=bar.update)
+            result = import_batch(
+                vault, path, repin=repin, accept_unknown_keys=accept_unknown_keys, progress=bar.update
+            )
         for sentence in result.log.sentences() if result.log else ():
             click.echo(f"{path.name}: {sentence}")
         if result.new:
@@ -81,8 +88,15 @@ def import_(vault_dir: Path, repin: bool, batches: tuple[Path, ...]) -> None:
             click.echo(f"{path.name}: already imported (seq {result.first_seq}..{result.last_seq}); nothing changed")
         else:
             click.echo(
-                f"{path.name}: imported {result.new} new envelopes (seq {result.first_seq}..{result.last_seq});"
-                f" vault now holds {vault.envelope_count()}"
+                f"{path.name}: imported {plural(result.new, 'new envelope')}"
+                f" (seq {result.first_seq}..{result.last_seq}); vault now holds {vault.envelope_count()}"
+            )
+        if result.unknown_keys:
+            lost, kids = sum(result.unknown_keys.values()), ", ".join(sorted(result.unknown_keys))
+            click.echo(
+                f"WARNING: {path.name}: {plural(lost, 'envelope')} sealed to key {kids}, which this vault does not"
+                " hold: kept (the log covers them) but they cannot be opened",
+                err=True,
             )
 
 
@@ -143,10 +157,17 @@ def publish(
     with publication_attempt(vault, unlocked.current, out_dir) as attempt:
         summary = _publish(vault, unlocked, out_dir, min_cell, epsilon, attempt)
     click.echo(
-        f"published {summary.registrants} registrants to {out_dir}: {summary.envelopes} envelopes,"
+        f"published {plural(summary.registrants, 'registrant')} to {out_dir}: {plural(summary.envelopes, 'envelope')},"
         f" {summary.opened} opened, {summary.failed} failed to open, {summary.invalid} invalid,"
-        f" {summary.duplicates} duplicates"
+        f" {plural(summary.duplicates, 'duplicate')}"
     )
+    if summary.failed:
+        click.echo(
+            f"WARNING: {plural(summary.failed, 'envelope')} did not open with this vault's keys and"
+            f" {'is' if summary.failed == 1 else 'are'} not counted: sealed to another key, or damaged;"
+            " `keyholder audit verify` shows the imports that kept them",
+            err=True,
+        )
 
 
 def _publish(

@@ -32,7 +32,10 @@ def kdf_cost() -> Argon2Cost:
 def read_passphrase(passphrase_file: Path | None, *, confirm: bool) -> bytes:
     """From a file (its first line) or a hidden prompt."""
     if passphrase_file is not None:
-        text = passphrase_file.read_text(encoding="utf-8").splitlines()
+        try:
+            text = passphrase_file.read_text(encoding="utf-8").splitlines()
+        except UnicodeDecodeError:
+            raise KeyholderError(f"the passphrase file {passphrase_file.name} is not UTF-8 text") from None
         passphrase = text[0] if text else ""
     else:
         passphrase = click.prompt("Passphrase", hide_input=True, confirmation_prompt=confirm, err=True)

@@ -23,7 +23,7 @@ from .errors import ImportRefused, disk_hint
 from .transparency import LogCheck, LogOutcome, record_pin
 from .vaultdir import Vault
 
-__all__ = ["ImportResult", "batch_size", "import_batch"]
+__all__ = ["ImportResult", "batch_size", "import_batch", "plural"]
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,7 @@ class ImportResult:
     new: int
     repeated: int
     log: LogOutcome | None = None
+    unknown_keys: dict[str, int] | None = None  # new envelopes by kid, for kids the vault does not hold
 
 
 _FLUSH = 2000
@@ -70,12 +71,39 @@ def batch_size(path: Path) -> int | None:
         return None
 
 
+def plural(n: int, word: str) -> str:
+    """`1 envelope`, `2 envelopes`."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _unknown_keys_refusal(source: str, unknown: dict[str, int], first: int) -> ImportRefused:
+    total = sum(unknown.values())
+    kids = ", ".join(sorted(unknown))
+    return ImportRefused(
+        f"{source}: {plural(total, 'envelope')} (the first at seq {first}) {'is' if total == 1 else 'are'} sealed to"
+        f" key {kids}, which this vault does not hold, so nothing here can open {'it' if total == 1 else 'them'}:"
+        " the intake served a key that is not the ministry's, or this batch is another vault's; nothing from it was"
+        " kept (docs/operations.md: --accept-unknown-keys)"
+    )
+
+
 def import_batch(
-    vault: Vault, path: Path, *, repin: bool = False, progress: Callable[[int], None] | None = None
+    vault: Vault,
+    path: Path,
+    *,
+    repin: bool = False,
+    accept_unknown_keys: bool = False,
+    progress: Callable[[int], None] | None = None,
 ) -> ImportResult:
     """Check the batch at `path` and keep its new envelopes. `progress`, if
-    given, is called with the number of rows checked since its last call."""
+    given, is called with the number of rows checked since its last call.
+
+    New envelopes sealed to a key the vault does not hold (no epoch's
+    bundle has their kid) refuse the batch, unless `accept_unknown_keys`:
+    then they are kept (the log's root covers them, so later batches need
+    them) and counted in the result."""
     vault.require()
+    kids = set(vault.bundles())
     conn = vault.connect()
     try:
         with open(path, "rb") as src:
@@ -94,6 +122,8 @@ def import_batch(
             log = LogCheck.start(conn, header, source=path.name, repin=repin)  # docs/transparency.md
             conn.execute("BEGIN IMMEDIATE")
             new = repeated = 0
+            unknown: dict[str, int] = {}
+            first_unknown = 0
             try:
                 pending: list[tuple[int, str, str, bytes, str]] = []
                 leaves: list[tuple[int, bytes]] = []
@@ -111,6 +141,9 @@ def import_batch(
                             )
                         repeated += 1
                         continue
+                    if row.kid not in kids:
+                        unknown[row.kid] = unknown.get(row.kid, 0) + 1
+                        first_unknown = first_unknown or row.seq
                     pending.append((row.seq, row.received_on, row.kid, row.ct, row.sha256))
                     leaves.append((row.seq, row.leaf))
                     if len(pending) >= _FLUSH:
@@ -120,12 +153,15 @@ def import_batch(
                 if progress is not None:
                     progress(checked % _FLUSH)
                 batch_sha = str(reader.sha256)
+                if unknown and not accept_unknown_keys:
+                    raise _unknown_keys_refusal(path.name, unknown, first_unknown)
                 outcome = log.finish(conn)
-                conn.execute(
-                    "INSERT INTO imports (batch_sha256, first_seq, last_seq, new_envelopes, imported_on)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (batch_sha, header.first_seq, header.last_seq, new, date.today().isoformat()),
-                )
+                if new:  # a batch that adds nothing leaves no trace in the history
+                    conn.execute(
+                        "INSERT INTO imports (batch_sha256, first_seq, last_seq, new_envelopes, imported_on)"
+                        " VALUES (?, ?, ?, ?, ?)",
+                        (batch_sha, header.first_seq, header.last_seq, new, date.today().isoformat()),
+                    )
                 record_pin(vault, outcome, batch_sha)
                 conn.execute("COMMIT")
             except InvalidBatch as exc:
@@ -142,4 +178,4 @@ def import_batch(
                 raise
     finally:
         conn.close()
-    return ImportResult(path, batch_sha, header.first_seq, header.last_seq, new, repeated, outcome)
+    return ImportResult(path, batch_sha, header.first_seq, header.last_seq, new, repeated, outcome, unknown or None)

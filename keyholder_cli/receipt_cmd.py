@@ -2,7 +2,9 @@
 envelope among those imported? (docs/transparency.md)
 
 The answer is one sentence on stdout; the exit status is 0 only for "yes,
-and the receipt verifies". Nothing is opened: the envelope is found by its
+and the receipt verifies", 1 for "no" or "not yet", and 2 for a receipt
+without a log proof (no checkpoint and inclusion proof): whatever the vault
+holds, such a receipt proves nothing, so it is never a success. Nothing is opened: the envelope is found by its
 seq and SHA-256, its leaf hash is recomputed from the stored bytes, and the
 receipt's inclusion proof and checkpoint signature are checked against the
 intake log key the vault pinned.
@@ -44,10 +46,18 @@ class Receipt:
     inclusion_proof: tuple[bytes, ...]
 
 
+UNVERIFIED = 2  # the exit status for a receipt without a log proof
+
+
 @dataclass(frozen=True)
 class Verdict:
     held: bool
     sentence: str
+    status: int | None = None  # the exit status; None: 0 if held, else 1
+
+    @property
+    def exit_status(self) -> int:
+        return self.status if self.status is not None else (0 if self.held else 1)
 
 
 def _b64_hash(text: Any) -> bytes:
@@ -94,16 +104,16 @@ def check_receipt(conn: sqlite3.Connection, receipt: Receipt) -> Verdict:
     row = conn.execute("SELECT sha256, kid, ct FROM envelopes WHERE seq = ?", (seq,)).fetchone()
     what = f"the envelope of this receipt (seq {seq}, sha256 {sha[:16]}…)"
     if receipt.checkpoint is None:
-        if row is not None and row[0] == sha:
-            return Verdict(
-                True,
-                f"Yes: {what} is among the envelopes imported, but the receipt carries no signed"
-                " log checkpoint, so it proves nothing about what the intake accepted.",
-            )
+        where = (
+            "is among the envelopes imported"
+            if row is not None and row[0] == sha
+            else f"is not among the {held_up_to} envelope{'' if held_up_to == 1 else 's'} imported"
+        )
         return Verdict(
             False,
-            f"No: {what} is not among the {held_up_to} envelopes imported, and the receipt"
-            " carries no signed log checkpoint to prove the intake accepted it.",
+            f"Unverified: the receipt has no log proof (no signed checkpoint, no inclusion proof), so it proves"
+            f" nothing about what the intake accepted; {what} {where}.",
+            UNVERIFIED,
         )
     verifier = pinned_verifier(conn)
     try:
@@ -152,7 +162,8 @@ def check_receipt(conn: sqlite3.Connection, receipt: Receipt) -> Verdict:
         )
     return Verdict(
         True,
-        f"Yes: {what} is among the {held_up_to} envelopes imported into this vault, and the"
+        f"Yes: {what} is among the {held_up_to} envelope{'' if held_up_to == 1 else 's'} imported into this vault,"
+        " and the"
         " receipt's inclusion proof and checkpoint signature verify against the pinned intake log key.",
     )
 
@@ -173,4 +184,4 @@ def receipt(vault_dir: Path, receipt_file: Path) -> None:
     finally:
         conn.close()
     click.echo(verdict.sentence)
-    sys.exit(0 if verdict.held else 1)
+    sys.exit(verdict.exit_status)

@@ -5,11 +5,14 @@ repeatable, or hidden prompts) or, for a vault made by `keyholder init`, with
 its passphrase. The derived public key must be the vault's current bundle's.
 Older epochs then open through the chain of epoch wraps (`previous.json`).
 Every successful unlock is recorded, signed, in the audit log before the
-keys are used; a failed one changes nothing.
+keys are used. A failed attempt (a wrong passphrase, wrong or mismatched
+shares) is recorded as an unsigned `unlock_failed` entry — no key is
+available to sign it — and changes nothing else.
 """
 
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +22,7 @@ from vault import (
     MismatchedShares,
     NotEnoughShares,
     UnlockedKey,
+    VaultError,
     combine_shares,
     derive_keys,
     describe_share,
@@ -124,12 +128,24 @@ def _older_epochs(vault: Vault, master: bytes, key: UnlockedKey) -> dict[str, Un
     return keys
 
 
+def _log_failure(vault: Vault, command: str, exc: Exception) -> None:
+    """Record a failed unlock, unsigned; a log that cannot take it (a full
+    disk) must not hide the reason the unlock failed."""
+    details = {"command": command, "reason": str(exc)}
+    with suppress(KeyholderError, VaultError, OSError):
+        audit.append_entry(vault, "unlock_failed", details)
+
+
 def unlock_vault(
     vault: Vault, command: str, *, share_files: tuple[Path, ...] = (), passphrase_file: Path | None = None
 ) -> Unlocked:
     """Unlock every epoch for `command` and log the unlock (signed, fsynced)."""
     audit.verify_vault(vault)  # refuse before asking anyone for a share
-    master, key, details = open_current(vault, share_files=share_files, passphrase_file=passphrase_file)
+    try:
+        master, key, details = open_current(vault, share_files=share_files, passphrase_file=passphrase_file)
+    except (KeyholderError, VaultError) as exc:
+        _log_failure(vault, command, exc)
+        raise
     keys = _older_epochs(vault, master, key)
     details = {**details, "command": command, "kid": key.kid, "epochs": sorted(keys)}
     audit.append_entry(vault, "unlock", details, key)

@@ -162,6 +162,6 @@ def test_kill_9_under_load_loses_no_receipted_envelope(tmp_path, ministry_key):
     # And the keyholder accepts them in order, checking each signed checkpoint.
     v = Vault(tmp_path / "V")
     init_vault(v, b"correct horse battery")
-    for path in files:
-        assert import_batch(v, path).log is not None
+    for path in files:  # sealed to the test ministry's key, not this vault's: accepted as such
+        assert import_batch(v, path, accept_unknown_keys=True).log is not None
     assert v.envelope_count() == len(rows)

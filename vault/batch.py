@@ -112,7 +112,7 @@ def _parse_header(line: bytes) -> BatchHeader:
         obj = strict_json(line)
     except ValueError:  # not JSON, nested too deep, or with a duplicate member
         raise InvalidBatch("the batch does not start with a header line") from None
-    if isinstance(obj, dict) and obj.get("format") in _OLD_FORMATS:
+    if isinstance(obj, dict) and isinstance(obj.get("format"), str) and obj["format"] in _OLD_FORMATS:
         raise InvalidBatch(
             f"a batch of the old format {obj['format']}, whose dates no signature covers, is no longer imported;"
             f" export its seq range again with a current intake (intake export --from-seq {obj.get('first_seq')})"
