@@ -13,10 +13,15 @@ __all__ = ["IntakeConfig", "create_app"]
 
 def create_app(config: IntakeConfig) -> Flask:
     """Build the intake application for `config`."""
-    from . import api, log_api, pages
+    from . import api, log_api, logs, pages
 
     config.data_dir.mkdir(parents=True, exist_ok=True)
+    # Before Flask makes its logger: Flask's default handler dates each line to the millisecond.
+    logs.quiet_loggers(__name__, "werkzeug")
     app = Flask(__name__, static_folder=None)  # assets are served by the pages blueprint
+    # One spelling per route: `//api/v1/keys` is a 404, not a redirect, and a
+    # path SubmissionHandler does not answer can never reach a submission route.
+    app.url_map.merge_slashes = False
     app.config["MAX_CONTENT_LENGTH"] = config.max_body
     log = open_log(config)
     store = SQLiteStore(config.db_path, log=log, max_pages=config.max_pages)
@@ -35,9 +40,7 @@ def create_app(config: IntakeConfig) -> Flask:
     def healthz() -> Response:
         return Response("ok\n", mimetype="text/plain")
 
-    @app.errorhandler(413)
-    def too_large(_exc: Exception) -> Response:
-        return api.api_error(413, "too_large", f"the body is over {config.max_body} bytes")
+    api.init_errors(app, config)
 
     # The submission route, the one hot path, is answered in front of Flask.
     app.wsgi_app = api.SubmissionHandler(app.wsgi_app, config, store, log, keys, app.logger)  # type: ignore[method-assign]

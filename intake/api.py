@@ -6,12 +6,13 @@ import functools
 import json
 import logging
 import os
+import re
 import sqlite3
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from flask import Blueprint, Response, jsonify
-from werkzeug.exceptions import HTTPException
+from flask import Blueprint, Flask, Response, jsonify, request
+from werkzeug.exceptions import ClientDisconnected, HTTPException
 from werkzeug.http import parse_options_header
 
 from vault import MalformedEnvelope, parse_envelope
@@ -22,7 +23,17 @@ from .pages import SECURITY_HEADERS
 from .store import CommitUnconfirmed, EnvelopeStore, StorageUnavailable, Stored
 from .tlog import TransparencyLog
 
-__all__ = ["SUBMISSIONS", "KeyCache", "SubmissionHandler", "api_error", "make_blueprint", "receipt_json"]
+__all__ = [
+    "MAX_DEPTH",
+    "SUBMISSIONS",
+    "KeyCache",
+    "SubmissionHandler",
+    "api_error",
+    "init_errors",
+    "is_api_path",
+    "make_blueprint",
+    "receipt_json",
+]
 
 SUBMISSIONS = "/api/v1/submissions"
 StartResponse = Callable[..., Any]
@@ -87,6 +98,32 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 # FORMATS.md: JSON is UTF-8.
 _ENVELOPE_JSON = json.JSONDecoder(object_pairs_hook=_no_duplicates)
 
+# How deeply JSON may nest arrays and objects (docs/formats.md): an envelope
+# is one flat object; 32 is far past any format here, and far short of the
+# depth (about 1,000) at which Python's parser raises RecursionError.
+MAX_DEPTH = 32
+# A string (to its end, closed or not: never rescanned) or a bracket.
+_STRING_OR_BRACKET = re.compile(rb'"(?:[^"\\]+|\\.)*"?|[\[\]{}]')
+
+
+def too_deep(text: bytes, limit: int = MAX_DEPTH) -> bool:
+    """Whether JSON `text` nests more than `limit` arrays and objects inside
+    one another (brackets inside strings do not count). Costs two byte
+    counts for a body with at most `limit` brackets, as any envelope is; a
+    scan in linear time otherwise."""
+    if text.count(b"[") + text.count(b"{") <= limit:
+        return False
+    depth = 0
+    for match in _STRING_OR_BRACKET.finditer(text):
+        token = match.group()
+        if token in (b"[", b"{"):
+            depth += 1
+            if depth > limit:
+                return True
+        elif token in (b"]", b"}"):
+            depth -= 1
+    return False
+
 
 class KeyCache:
     """Re-reads keys.json when it changes, so `intake keys add` takes effect
@@ -118,25 +155,48 @@ class KeyCache:
 
 
 def make_blueprint(keys: KeyCache) -> Blueprint:
-    """The API's routes other than the submission itself: GET /keys, and the
-    405 for a submission sent with another method. (A POST of a submission
-    never reaches Flask: `SubmissionHandler` answers it.)"""
+    """The API's routes other than the submission itself: GET /keys.
+    (`SubmissionHandler` answers every request to the submission path, in
+    front of Flask: there is no Flask view for it.)"""
     bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
     @bp.get("/keys")
     def get_keys() -> Response:
         return jsonify(keys.get().to_api())
 
-    @bp.post("/submissions")  # registered so that another method gets 405
-    def post_submission() -> Response:
-        raise RuntimeError("create_app puts SubmissionHandler in front of Flask to answer this route")
-
-    @bp.errorhandler(HTTPException)
-    def http_error(exc: HTTPException) -> Response:
-        # (An over-limit body is SubmissionHandler's, or create_app's 413 handler's: no route here reads one.)
-        return api_error(exc.code or 500, (exc.name or "error").lower().replace(" ", "_"), exc.description or "")
-
     return bp
+
+
+def is_api_path(path: str) -> bool:
+    """Whether `path` is under /api/, however many slashes it is spelt with."""
+    path = _SLASHES.sub("/", path)
+    return path == "/api" or path.startswith("/api/")
+
+
+_SLASHES = re.compile("/{2,}")
+
+
+def init_errors(app: Flask, config: IntakeConfig) -> None:
+    """Every error Flask answers under /api/ (an unknown path, another
+    method, a body over the limit, a 500) in the JSON error shape
+    (FORMATS.md section 4); elsewhere Flask's page. pages.py's after-request
+    hook adds the security headers to both."""
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response | HTTPException:
+        if not is_api_path(request.path):
+            return exc
+        status = exc.code or 500
+        if status == 413:
+            response = api_error(413, "too_large", f"the body is over {config.max_body} bytes")
+        elif status >= 500:
+            response = api_error(status, "internal_error", "the server could not answer this request")
+        else:
+            response = api_error(status, (exc.name or "error").lower().replace(" ", "_"), exc.description or "")
+        for name, value in exc.get_headers():
+            if name.lower() != "content-type":
+                response.headers[name] = value  # Allow, for a 405
+        return response
 
 
 class _Refused(Exception):
@@ -146,6 +206,20 @@ class _Refused(Exception):
         super().__init__(message)
         self.status = status
         self.body = error_body(code, message)
+
+
+class _Unreadable(Exception):
+    """The server raised while the body was read (its `__cause__`)."""
+
+
+def _read(stream: Any, size: int) -> bytes:
+    """Up to `size` bytes of the body; a client gone is a short body."""
+    try:
+        return bytes(stream.read(size))
+    except (OSError, ClientDisconnected):
+        return b""
+    except Exception as exc:
+        raise _Unreadable from exc
 
 
 _BAD_REQUEST = "400 BAD REQUEST"
@@ -164,8 +238,9 @@ class SubmissionHandler:
     of a submission's CPU (docs/performance.md). This handler answers the path
     with the bytes the Flask view did: the same receipt and JSON errors, the
     same security headers (pages.SECURITY_HEADERS), no cookie; tests compare
-    its answers with Flask's. Anything else, another method on this path
-    included, goes on to Flask."""
+    its answers with Flask's. It is the one implementation of the path: any
+    other method on it gets 405 here, and a failure of its own a JSON 500.
+    Every other path goes on to Flask."""
 
     def __init__(
         self,
@@ -185,14 +260,24 @@ class SubmissionHandler:
         self.headers = [*SECURITY_HEADERS.items(), ("Cache-Control", "no-store")]
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") != SUBMISSIONS or environ.get("REQUEST_METHOD") != "POST":
+        if environ.get("PATH_INFO") != SUBMISSIONS:
             return self.app(environ, start_response)
+        extra = []
         try:
+            if environ.get("REQUEST_METHOD") != "POST":  # methods are case-sensitive: `post` is not POST
+                extra = [("Allow", "POST")]
+                raise _Refused("405 METHOD NOT ALLOWED", "method_not_allowed", "send a submission with POST")
             status, body = "201 CREATED", self.submit(environ)
         except _Refused as refused:
             status, body = refused.status, refused.body
+        except _Unreadable as exc:
+            raise exc.__cause__ from None  # the server's own refusal of a malformed body (a bad chunk): its to answer
+        except Exception:
+            self.logger.exception("a submission failed; it was answered with 500")
+            status, body = "500 INTERNAL SERVER ERROR", error_body("internal_error", "the server could not answer")
         start_response(
-            status, [("Content-Type", "application/json"), ("Content-Length", str(len(body))), *self.headers]
+            status,
+            [("Content-Type", "application/json"), ("Content-Length", str(len(body))), *self.headers, *extra],
         )
         return [body]
 
@@ -212,10 +297,17 @@ class SubmissionHandler:
                 raise _Refused(_BAD_REQUEST, "bad_request", "the Content-Length is not a number")
             if length > self.max_body:
                 raise _Refused(_TOO_LARGE, "too_large", f"the body is over {self.max_body} bytes")
-            return bytes(stream.read(length))
+            body = _read(stream, length)
+            if len(body) != length:  # the client stopped sending (or closed) before the end
+                raise _Refused(
+                    _BAD_REQUEST,
+                    "short_body",
+                    f"the body ended after {len(body)} of the {length} bytes its Content-Length declares",
+                )
+            return body
         if not environ.get("wsgi.input_terminated"):
             return b""
-        body = bytes(stream.read(self.max_body + 1))
+        body = _read(stream, self.max_body + 1)
         if len(body) > self.max_body:
             raise _Refused(_TOO_LARGE, "too_large", f"the body is over {self.max_body} bytes")
         return body
@@ -230,8 +322,11 @@ class SubmissionHandler:
                 "unsupported_media_type",
                 "send the envelope as Content-Type: application/json",
             )
+        body = self.body(environ)
+        if too_deep(body):
+            raise _Refused(_BAD_REQUEST, "too_deep", f"the JSON nests arrays and objects deeper than {MAX_DEPTH}")
         try:
-            obj = _ENVELOPE_JSON.decode(self.body(environ).decode("utf-8"))
+            obj = _ENVELOPE_JSON.decode(body.decode("utf-8"))
         except _DuplicateMember:
             raise _Refused(_BAD_REQUEST, "not_an_envelope", "the envelope repeats a member") from None
         except (ValueError, UnicodeDecodeError):

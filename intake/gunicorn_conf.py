@@ -1,5 +1,50 @@
 # Gunicorn settings for the intake (docs/operations.md).
 # Invariant 1: no client addresses, user agents or request times in any log.
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from gunicorn.glogging import Logger
+
+from intake.logs import PrivateFormatter
+
+
+class PrivateLogger(Logger):  # type: ignore[misc]
+    """gunicorn's logger with no access log at all and every error-log line
+    through `PrivateFormatter`: the day only, and no address (gunicorn writes
+    `Invalid request from ip=...` for each malformed request it refuses)."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        for handler in self.error_log.handlers:
+            handler.setFormatter(PrivateFormatter())
+        for handler in self.access_log.handlers:
+            self.access_log.removeHandler(handler)
+
+    def access(self, resp: Any, req: Any, environ: Any, request_time: Any) -> None:
+        return None  # never: an access line is a client's address and the time of a request
+
+    @property
+    def access_log_enabled(self) -> bool:
+        return False
+
+
+def on_starting(server: Any) -> None:
+    """Refuse to start (one line, exit status 1) on a data directory that
+    does not exist, or with no key bundle installed (intake/preflight.py)."""
+    from intake.preflight import NotReady, check_environ
+
+    try:
+        warning = check_environ()
+    except NotReady as exc:
+        print(f"intake: error: {exc}", file=sys.stderr, flush=True)
+        sys.exit(1)
+    if warning:
+        print(f"intake: WARNING: {warning}", file=sys.stderr, flush=True)
+
+
+logger_class = PrivateLogger
 accesslog = None  # no access log at all
 disable_redirect_access_to_syslog = True
 errorlog = "-"

@@ -16,6 +16,24 @@ from pathlib import Path
 from typing import Any
 
 BIN = Path(sys.executable).parent
+TESTS = Path(__file__).resolve().parent
+
+
+def faulty_app(data_dir: str, max_pages: int) -> Any:
+    """For gunicorn (`prod_server:faulty_app('D', N)`): the real intake over
+    `data_dir`, its database capped at `max_pages` pages (a full disk, as
+    SQLite reports one: submissions get 503), with two routes that raise, so
+    that a test can make the server answer 500 under /api/ and elsewhere."""
+    from intake import IntakeConfig, create_app
+
+    app = create_app(IntakeConfig(data_dir=Path(data_dir), max_pages=max_pages))
+
+    def boom() -> Any:
+        raise RuntimeError("a fault the test put in")
+
+    app.add_url_rule("/boom", "boom", boom)
+    app.add_url_rule("/api/v1/boom", "api_boom", boom)
+    return app
 
 
 def free_port() -> int:
@@ -25,13 +43,24 @@ def free_port() -> int:
 
 
 class ProdServer:
-    """gunicorn -c python:intake.gunicorn_conf 'intake.wsgi:from_environ()'."""
+    """gunicorn -c python:intake.gunicorn_conf 'intake.wsgi:from_environ()'.
 
-    def __init__(self, data_dir: Path, log_path: Path, *gunicorn_args: str) -> None:
+    `app` names another application (gunicorn's syntax), `cwd` the server's
+    working directory, `env` more environment variables."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        log_path: Path,
+        *gunicorn_args: str,
+        app: str = "intake.wsgi:from_environ()",
+        cwd: Path | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.data_dir = data_dir
         self.port = free_port()
         self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
-        env = {**os.environ, "DVR_INTAKE_DATA": str(data_dir)}
+        environ = {**os.environ, "DVR_INTAKE_DATA": str(data_dir), **(env or {})}
         self.proc = subprocess.Popen(
             [
                 str(BIN / "gunicorn"),
@@ -39,10 +68,13 @@ class ProdServer:
                 "python:intake.gunicorn_conf",
                 "-b",
                 f"127.0.0.1:{self.port}",
+                "--pythonpath",
+                str(TESTS),
                 *gunicorn_args,
-                "intake.wsgi:from_environ()",
+                app,
             ],
-            env=env,
+            env=environ,
+            cwd=cwd,
             stdout=self._log,
             stderr=self._log,
             start_new_session=True,

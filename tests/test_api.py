@@ -293,3 +293,176 @@ def test_a_content_length_that_is_not_a_number_is_refused_unread(app_with_key, m
     status, error = post_raw(app_with_key, sealed, CONTENT_LENGTH=declared)
     assert (status, error["error"]["code"]) == (400, "bad_request")
     assert app_with_key.extensions["dvr_store"].count() == 0
+
+
+def http(server, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None):
+    """One request over real HTTP with the method and path spelt as given
+    (http.client sends `post` and `//api/...` as they are)."""
+    import http.client
+    import urllib.parse
+
+    url = urllib.parse.urlsplit(server.url)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+    try:
+        conn.putrequest(method, path, skip_accept_encoding=True)
+        for name, value in {"Content-Type": "application/json", **(headers or {})}.items():
+            conn.putheader(name, value)
+        conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders(body)
+        resp = conn.getresponse()
+        return resp.status, dict(resp.getheaders()), resp.read()
+    finally:
+        conn.close()
+
+
+def assert_json_error(status: int, headers: dict[str, str], data: bytes, expected_status: int, code: str) -> None:
+    from intake.pages import SECURITY_HEADERS
+
+    assert status == expected_status, data[:300]
+    assert headers["Content-Type"] == "application/json", data[:300]
+    error = json.loads(data)["error"]
+    assert error["code"] == code and error["message"], error
+    for name, value in SECURITY_HEADERS.items():
+        assert headers.get(name) == value, name
+    assert headers.get("Cache-Control") == "no-store"
+
+
+def nested(depth: int) -> bytes:
+    return b'{"format": "dvr-envelope/1", "kid": "K", "ct": ' + b"[" * (depth - 1) + b"]" * (depth - 1) + b"}"
+
+
+@pytest.mark.parametrize("depth", [33, 1000, 10000])
+def test_json_nested_past_the_depth_limit_is_a_clear_400(intake_server, depth):
+    # 1,000 deep (well inside 32 KiB) used to end in a RecursionError and a 500.
+    status, headers, data = http(intake_server, "POST", "/api/v1/submissions", nested(depth))
+    assert_json_error(status, headers, data, 400, "too_deep")
+    assert stored_rows(intake_server) == 0
+
+
+def test_json_at_the_depth_limit_is_parsed(intake_server):
+    from intake.api import MAX_DEPTH, too_deep
+
+    status, headers, data = http(intake_server, "POST", "/api/v1/submissions", nested(MAX_DEPTH))
+    assert_json_error(status, headers, data, 400, "not_an_envelope")  # parsed, and not an envelope
+    # brackets inside strings are not nesting
+    assert not too_deep(b'{"ct": "' + b"[{" * 100 + b'\\"[" }')
+    assert too_deep(b'["\\\\", ' + b"[" * MAX_DEPTH + b"]" * MAX_DEPTH + b"]")
+
+
+@given(
+    st.recursive(
+        st.none() | st.integers() | st.text(alphabet='[]{}"\\ a'),
+        lambda c: st.lists(c) | st.dictionaries(st.text(alphabet='[]{}"\\ a'), c),
+        max_leaves=60,
+    )
+)
+def test_the_depth_of_any_json_is_measured_exactly(value):
+    from intake.api import too_deep
+
+    def depth(v) -> int:
+        if isinstance(v, list):
+            return 1 + max((depth(x) for x in v), default=0)
+        if isinstance(v, dict):
+            return 1 + max((depth(x) for x in v.values()), default=0)
+        return 0
+
+    text = json.dumps(value).encode()
+    for limit in range(0, depth(value) + 2):
+        assert too_deep(text, limit) == (depth(value) > limit)
+
+
+def test_a_deep_body_without_brackets_in_strings_costs_linear_time():
+    import time
+
+    from intake.api import too_deep
+
+    body = b"[" * 40 + b'"' + b'\\"' * 16000  # a string that never ends, full of escaped quotes
+    started = time.monotonic()
+    assert too_deep(body)
+    assert not too_deep(b'"' + b'\\"' * 16000 + b"[" * 40)  # inside the string: not nesting
+    assert time.monotonic() - started < 0.5
+
+
+def test_a_body_shorter_than_its_content_length_is_refused_and_not_stored(app_with_key, ministry_key):
+    # A client that closes early used to get 201 for what it had sent, and it was stored.
+    sealed = vault.seal(submission(), ministry_key.public_key).canonical()
+    status, error = post_raw(app_with_key, sealed, CONTENT_LENGTH=str(len(sealed) + 7))
+    assert (status, error["error"]["code"]) == (400, "short_body")
+    assert app_with_key.extensions["dvr_store"].count() == 0
+    status, receipt = post_raw(app_with_key, sealed, CONTENT_LENGTH=str(len(sealed)))
+    assert status == 201 and receipt["seq"] == 1
+
+
+@pytest.mark.parametrize("method", ["post", "Post", "GET", "PUT", "DELETE", "PATCH", "OPTIONS", "BREW"])
+def test_another_method_on_the_submission_path_is_a_json_405(intake_server, ministry_key, method):
+    # `post` used to reach a placeholder Flask view that raised: a 500.
+    sealed = vault.seal(submission(), ministry_key.public_key).canonical()
+    status, headers, data = http(intake_server, method, "/api/v1/submissions", sealed)
+    assert_json_error(status, headers, data, 405, "method_not_allowed")
+    assert headers["Allow"] == "POST"
+    assert stored_rows(intake_server) == 0
+
+
+@pytest.mark.parametrize(
+    "path", ["/api//v1/submissions", "/api/v1/submissions/", "/api/v1/Submissions", "/api/v1/./submissions"]
+)
+def test_another_spelling_of_the_submission_path_is_a_json_404(intake_server, ministry_key, path):
+    # (werkzeug's server reads `//api/v1/submissions` as /api/v1/submissions
+    # itself; gunicorn passes it on as it is: tests/test_prod_server.py.)
+    sealed = vault.seal(submission(), ministry_key.public_key).canonical()
+    status, headers, data = http(intake_server, "POST", path, sealed)
+    assert_json_error(status, headers, data, 404, "not_found")
+    assert stored_rows(intake_server) == 0
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "code"),
+    [
+        ("GET", "/api", 404, "not_found"),
+        ("GET", "/api/", 404, "not_found"),
+        ("GET", "/api/v2/keys", 404, "not_found"),
+        ("GET", "/api/v1/nothing-here", 404, "not_found"),
+        ("GET", "/api//v1/keys", 404, "not_found"),
+        ("POST", "/api/v1/keys", 405, "method_not_allowed"),
+        ("DELETE", "/api/v1/log/checkpoint", 405, "method_not_allowed"),
+        ("GET", "/api/v1/log/nothing", 404, "not_found"),
+    ],
+)
+def test_every_error_under_api_is_json_with_the_security_headers(intake_server, method, path, status, code):
+    # These used to be Flask's HTML pages.
+    got_status, headers, data = http(intake_server, method, path)
+    assert_json_error(got_status, headers, data, status, code)
+
+
+def test_a_body_over_the_limit_under_api_is_a_json_413(intake_server):
+    status, headers, data = http(intake_server, "POST", "/api/v1/submissions", b"{" + b" " * 40000 + b"}")
+    assert_json_error(status, headers, data, 413, "too_large")
+
+
+@pytest.fixture
+def faulty_app(app_with_key):
+    def boom():
+        raise RuntimeError("a fault the test put in")
+
+    app_with_key.add_url_rule("/api/v1/boom", "api_boom", boom)
+    app_with_key.add_url_rule("/boom", "boom", boom)
+    return app_with_key
+
+
+def test_a_500_under_api_is_json_and_any_500_carries_the_security_headers(faulty_app, ministry_key, monkeypatch):
+    from intake.pages import SECURITY_HEADERS
+
+    client = faulty_app.test_client()
+    resp = client.get("/api/v1/boom")
+    assert_json_error(resp.status_code, dict(resp.headers), resp.data, 500, "internal_error")
+    assert b"a fault the test put in" not in resp.data
+    resp = client.get("/boom")
+    assert resp.status_code == 500 and resp.mimetype == "text/html"
+    assert all(resp.headers.get(name) == value for name, value in SECURITY_HEADERS.items())
+    # A fault in the submission handler itself (in front of Flask): a JSON 500 with the headers, nothing stored.
+    store = faulty_app.extensions["dvr_store"]
+    monkeypatch.setattr(store, "append", lambda _envelope: 1 / 0)
+    resp = client.post("/api/v1/submissions", json=vault.seal(submission(), ministry_key.public_key).to_json())
+    assert_json_error(resp.status_code, dict(resp.headers), resp.data, 500, "internal_error")
+    monkeypatch.undo()
+    assert store.count() == 0

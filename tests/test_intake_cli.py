@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import time
+
 import pytest
+from prod_server import BIN, free_port
 from support import fill_store, one_line_error, run
 
 from intake import IntakeConfig
+from intake.keyring import add_bundle
 
 
 def test_a_damaged_store_or_key_ring_is_one_clear_line(tmp_path, ministry_key):
@@ -15,7 +21,8 @@ def test_a_damaged_store_or_key_ring_is_one_clear_line(tmp_path, ministry_key):
     serve = ("intake", "serve", "--data", config.data_dir, "--port", "0")
     line = one_line_error(run(*serve))  # refused at start, not at the first request
     assert line == f"intake: error: {config.data_dir / 'keys.json'} is damaged: it is not JSON"
-    (config.data_dir / "keys.json").unlink()
+    add_bundle(config.keys_path.with_name("ok.json"), ministry_key.bundle().to_json())
+    config.keys_path.with_name("ok.json").replace(config.keys_path)  # a key installed: the store is next
     for leftover in ("-wal", "-shm"):  # the log could bring the first page back
         config.db_path.with_name(config.db_path.name + leftover).unlink(missing_ok=True)
     config.db_path.write_bytes(b"not a database, any more\n" * 1000)
@@ -33,3 +40,86 @@ def test_a_port_out_of_range_is_refused_not_wrapped(tmp_path, port):
     assert proc.stderr.strip().splitlines()[-1] == (
         f"Error: Invalid value for '--port': {port} is not in the range 0<=x<=65535."
     )
+
+
+def test_serve_refuses_a_data_directory_that_does_not_exist(tmp_path):
+    # A mistyped --data used to start a new, empty store and log key without a word.
+    typo = tmp_path / "intkae"
+    line = one_line_error(run("intake", "serve", "--data", typo, "--port", "0"))
+    assert line == (
+        f"intake: error: the data directory {typo} does not exist (a typo?);"
+        " check the path, or pass --create to start a new, empty intake there"
+    )
+    assert not typo.exists()
+
+
+def test_serve_refuses_to_start_with_no_key_installed(tmp_path):
+    data = tmp_path / "d"
+    data.mkdir()
+    line = one_line_error(run("intake", "serve", "--data", data, "--port", "0", "--create"))
+    assert line.startswith(f"intake: error: no key bundle is installed in {data}, so the registration page cannot")
+    assert f"intake keys add --data {data}" in line and "--allow-no-key" in line
+    assert list(data.iterdir()) == []  # no store, no log key: refused before anything is made
+
+
+def wait_for_line(proc: subprocess.Popen, needle: str, timeout: float = 20) -> str:
+    seen = ""
+    deadline = time.monotonic() + timeout
+    while needle not in seen and time.monotonic() < deadline and proc.poll() is None:
+        seen += proc.stderr.readline()
+    return seen
+
+
+def test_serve_with_create_and_allow_no_key_starts_and_warns(tmp_path):
+    data = tmp_path / "new"
+    proc = subprocess.Popen(
+        [str(BIN / "intake"), "serve", "--data", str(data), "--port", "0", "--create", "--allow-no-key"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        seen = wait_for_line(proc, "intake serving on")
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+    assert seen.startswith(f"intake: WARNING: no key bundle is installed in {data}"), seen
+    assert "intake serving on" in seen and data.is_dir()
+
+
+def gunicorn(data, env: dict[str, str] | None = None) -> subprocess.Popen:
+    return subprocess.Popen(
+        [str(BIN / "gunicorn"), "-c", "python:intake.gunicorn_conf", "-b", f"127.0.0.1:{free_port()}"]
+        + ["--workers=1", "intake.wsgi:from_environ()"],
+        env={**os.environ, "DVR_INTAKE_DATA": str(data), **(env or {})},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_gunicorn_refuses_a_missing_data_directory_and_a_missing_key_in_one_line(tmp_path):
+    typo = tmp_path / "intkae"
+    proc = gunicorn(typo)
+    _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 1 and err.strip() == (
+        f"intake: error: the data directory {typo} does not exist (a typo?);"
+        " set DVR_INTAKE_DATA to the right one, or make the directory (mkdir) for a new intake"
+    )
+    assert not typo.exists()
+    typo.mkdir()
+    proc = gunicorn(typo)
+    _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 1 and len(err.strip().splitlines()) == 1, err
+    assert err.startswith(f"intake: error: no key bundle is installed in {typo}") and "DVR_INTAKE_ALLOW_NO_KEY=1" in err
+    assert list(typo.iterdir()) == []
+
+
+def test_gunicorn_with_allow_no_key_starts_and_warns(tmp_path):
+    proc = gunicorn(tmp_path, {"DVR_INTAKE_ALLOW_NO_KEY": "1"})
+    try:
+        seen = wait_for_line(proc, "WARNING")
+        time.sleep(1)
+        assert proc.poll() is None, proc.stderr.read()
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+    assert seen.startswith(f"intake: WARNING: no key bundle is installed in {tmp_path}"), seen

@@ -1,0 +1,66 @@
+"""What a server checks before it starts (`intake serve`, and gunicorn
+through intake/gunicorn_conf.py and intake/wsgi.py): its data directory
+exists (a mistyped path would start a new, empty store and log key without
+a word), and a key bundle is installed (without one the page cannot seal a
+registration). `create_app` itself checks neither, so that tests can build
+an app on a fresh directory."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from vault import VaultError
+
+from .config import IntakeConfig
+from .keyring import load_keyring
+
+__all__ = ["ALLOW_NO_KEY_ENV", "DATA_ENV", "NotReady", "check", "check_environ"]
+
+DATA_ENV = "DVR_INTAKE_DATA"
+ALLOW_NO_KEY_ENV = "DVR_INTAKE_ALLOW_NO_KEY"
+
+
+class NotReady(ValueError):
+    """The server must not start: the message says why and what to do."""
+
+
+def check(data_dir: Path, *, create: bool, allow_no_key: bool, create_hint: str, allow_hint: str) -> str | None:
+    """Refuse (NotReady) a missing data directory unless `create` (then make
+    it), and a directory with no key installed unless `allow_no_key` (then
+    return the warning to print). The hints name the caller's switch."""
+    if not data_dir.exists():
+        if not create:
+            raise NotReady(f"the data directory {data_dir} does not exist (a typo?); {create_hint}")
+        data_dir.mkdir(parents=True)
+    elif not data_dir.is_dir():
+        raise NotReady(f"the data directory {data_dir} is not a directory")
+    try:
+        ring = load_keyring(IntakeConfig(data_dir=data_dir).keys_path)
+    except (VaultError, ValueError) as exc:  # a damaged keys.json
+        raise NotReady(str(exc)) from None
+    if ring.current is not None:
+        return None
+    problem = f"no key bundle is installed in {data_dir}, so the registration page cannot seal a registration"
+    if allow_no_key:
+        return f"{problem}; serving anyway, as asked: every submission will be refused until `intake keys add`"
+    raise NotReady(
+        f"{problem}; install the ministry's bundle first (intake keys add --data {data_dir} key-bundle.json),"
+        f" or {allow_hint}"
+    )
+
+
+def check_environ() -> str | None:
+    """`check` for the production entry point: DVR_INTAKE_DATA names the
+    directory (which must exist: make it for a new intake);
+    DVR_INTAKE_ALLOW_NO_KEY=1 serves with no key installed (staging)."""
+    data = os.environ.get(DATA_ENV)
+    if not data:
+        raise NotReady(f"set {DATA_ENV} to the intake data directory")
+    return check(
+        Path(data),
+        create=False,
+        allow_no_key=os.environ.get(ALLOW_NO_KEY_ENV) == "1",
+        create_hint=f"set {DATA_ENV} to the right one, or make the directory (mkdir) for a new intake",
+        allow_hint=f"set {ALLOW_NO_KEY_ENV}=1 to serve without one (staging only)",
+    )
