@@ -84,7 +84,6 @@ def write_batch_file(path: Any, envelopes: list[bytes], first: int = 1) -> None:
     import io
 
     from vault.batch import BatchHeader, write_batch
-
     from vault.note import NoteSigner
 
     out = io.BytesIO()

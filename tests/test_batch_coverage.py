@@ -64,10 +64,7 @@ def assemble(lines: list[bytes], *, signer: NoteSigner | None = None, keep: byte
     carrying the signature of trailer line `keep` (the genuine one)."""
     body = b"".join(line + b"\n" for line in lines)
     sha = hashlib.sha256(body).hexdigest()
-    if signer is not None:
-        signature = sign_note(signed_text(sha), signer)
-    else:
-        signature = json.loads(keep or b"{}")["signature"]
+    signature = sign_note(signed_text(sha), signer) if signer else json.loads(keep or b"{}")["signature"]
     return body + canonical_json({"end": "dvr-batch/2", "sha256": sha, "signature": signature}) + b"\n"
 
 

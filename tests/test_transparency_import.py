@@ -16,11 +16,11 @@ from support import one_line_error, run, submission
 from tlog_support import Intake
 
 import vault
+from intake.tlog import load_log_key
 from keyholder_cli.custody import init_vault
 from keyholder_cli.errors import ImportRefused
 from keyholder_cli.importer import import_batch
 from keyholder_cli.vaultdir import Vault
-from intake.tlog import load_log_key
 from vault.batch import BATCH_FORMAT, signed_text
 from vault.canonical import canonical_json
 from vault.note import Checkpoint, NoteSigner, sign_checkpoint, sign_note
