@@ -46,7 +46,7 @@ class Receipt:
     inclusion_proof: tuple[bytes, ...]
 
 
-UNVERIFIED = 2  # the exit status for a receipt without a log proof
+UNVERIFIED = 3  # the exit status for a receipt without a log proof (2 stays click's usage error)
 
 
 @dataclass(frozen=True)

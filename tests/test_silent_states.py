@@ -84,7 +84,7 @@ def test_a_receipt_without_a_log_proof_is_not_a_success(vault_dir, tmp_path):
     bare = {"format": "dvr-receipt/1", "seq": 1, "envelope_sha256": env.sha256}
     (tmp_path / "r.json").write_text(json.dumps(bare))
     proc = run("keyholder", "audit", "receipt", "--vault", vault_dir, tmp_path / "r.json")
-    assert proc.returncode == 2
+    assert proc.returncode == 3
     assert proc.stdout.startswith("Unverified: the receipt has no log proof")
     assert "is among the envelopes imported" in proc.stdout
 
