@@ -101,3 +101,31 @@ def test_every_framing_of_a_body_is_read_and_the_limit_holds_for_each(tmp_path, 
     finally:
         server.stop()
     assert sqlite3.connect(data / "intake.sqlite").execute("SELECT COUNT(*) FROM envelopes").fetchone()[0] == 3
+
+
+def test_a_short_body_and_another_spelling_of_the_path_store_nothing(tmp_path, ministry_key):
+    # A client that closed before the end of its declared body got 201 and
+    # its prefix was stored; `//api/v1/submissions` reached a view that raised (500).
+    data = tmp_path / "intake"
+    data.mkdir()
+    add_bundle(data / "keys.json", ministry_key.bundle().to_json())
+    server = ProdServer(data, tmp_path / "gunicorn.log", "--workers=1")
+    sealed = vault.seal(submission(), ministry_key.public_key).canonical()
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            head = (
+                "POST /api/v1/submissions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(sealed) + 40}\r\n\r\n"
+            )
+            sock.sendall(head.encode() + sealed)
+            sock.shutdown(socket.SHUT_WR)
+            response = http.client.HTTPResponse(sock)
+            response.begin()
+            assert (response.status, json.loads(response.read())["error"]["code"]) == (400, "short_body")
+        head = "POST //api/v1/submissions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        head += f"Content-Type: application/json\r\nContent-Length: {len(sealed)}\r\n"
+        status, body = _post_raw(server.port, head, sealed)
+        assert (status, body["error"]["code"]) == (404, "not_found")
+    finally:
+        server.stop()
+    assert sqlite3.connect(data / "intake.sqlite").execute("SELECT COUNT(*) FROM envelopes").fetchone()[0] == 0
