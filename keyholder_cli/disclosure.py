@@ -78,6 +78,57 @@ def _table_json(table: Table, lat: Lattice, suppressed: np.ndarray) -> dict:
     return out
 
 
+# Tables linked by equations (margins), published or withheld together; the
+# groups share only `registrants`, which is always published, so each is
+# protected on its own. If a group cannot be protected, its fallback (smaller
+# groups) is tried; a single table that cannot be protected is withheld.
+_GROUPS: tuple[tuple[tuple[str, ...], tuple[tuple[str, ...], ...]], ...] = (
+    (
+        (
+            "residence_country",
+            "status",
+            "education_level",
+            "residence_country_by_status",
+            "residence_country_by_education_level",
+        ),
+        (("residence_country",), ("status",), ("education_level",)),  # without the cross-tables
+    ),
+    (("origin_country", "origin_municipality"), (("origin_country",),)),
+)
+
+
+def _groups(tables: Sequence[Table]) -> list[tuple[list[Table], list[list[Table]]]]:
+    """Each linked group of `tables` with its fallback groups."""
+    by_name = {t.name: t for t in tables}
+    grouped: set[str] = set()
+    out = []
+    for names, fallback in _GROUPS:
+        members = [by_name[x] for x in names if x in by_name]
+        grouped.update(names)
+        if members:
+            out.append((members, [[by_name[x] for x in f if x in by_name] for f in fallback]))
+    out += [([t], []) for t in tables if t.name not in grouped]
+    return out
+
+
+def _protected(
+    n: int, group: tuple[list[Table], list[list[Table]]], min_cell: int, level: int
+) -> list[tuple[list[Table], Lattice, np.ndarray, np.ndarray]]:
+    """The parts of `group` that can be published: (tables, lattice, suppressed, primary) each."""
+    tables, fallback = group
+    lat = build_lattice(n, tables)
+    try:
+        suppressed, primary, evidence = suppression.suppress(lat, min_cell, level)
+        suppression.check(lat, suppressed, primary, min_cell, level, evidence)
+    except suppression.ProtectionError:
+        # Some small count cannot be hidden among the published numbers (e.g.
+        # 12 people in 4 age bands, where no band can plausibly hold 10, or
+        # 11 people from Kosovo in 38 municipalities): fall back to fewer,
+        # unlinked tables, and withhold a table that still cannot be protected.
+        return [part for f in fallback for part in _protected(n, (f, []), min_cell, level)]
+    return [(tables, lat, suppressed, primary)]
+
+
 def protect(
     tables: list[Table],
     min_cell: int,
@@ -127,33 +178,31 @@ def protect(
         ]
         disclosure["opendp_version"] = metadata.version("opendp")
         disclosure["neighbouring"] = "add or remove one registrant (after de-duplication)"
-    lat = build_lattice(n, tables)
-    if n < min_cell:  # too few people to publish any breakdown: only `registrants` stands
-        primary = np.asarray(lat.values) > 0
-        primary[lat.index[()]] = False
-        suppressed = primary.copy()
-    else:
-        try:
-            suppressed, primary, evidence = suppression.suppress(lat, min_cell, level)
-            suppression.check(lat, suppressed, primary, min_cell, level, evidence)
-        except suppression.ProtectionError:
-            # Some small count cannot be hidden among published numbers (a
-            # tiny population: e.g. 12 people in 4 age bands, where no band
-            # can plausibly hold 10). Then nothing but `registrants` is
-            # published, zeros included, so no count is even known to be
-            # non-zero.
-            values = np.asarray(lat.values)
-            primary = (values > 0) & (values < min_cell)
-            primary[lat.index[()]] = False
-            suppressed = np.ones(len(values), dtype=bool)
-            suppressed[lat.index[()]] = False
-            disclosure["withheld"] = "every breakdown: the population is too small to protect its small counts"
-    disclosure["primary_suppressed"] = int(primary.sum())
-    disclosure["complementary_suppressed"] = int((suppressed & ~primary).sum())
+    published: list[tuple[Table, Lattice, np.ndarray]] = []
+    primaries = complementaries = 0
+    if n >= min_cell:  # below min_cell people no breakdown at all: only `registrants` stands
+        for group in _groups(tables):
+            for part, lat, suppressed, primary in _protected(n, group, min_cell, level):
+                published += [(t, lat, suppressed) for t in part]
+                primaries += int(primary.sum())
+                complementaries += int((suppressed & ~primary).sum())
+    shown = {id(t) for t, _, _ in published}
+    withheld = [t.name for t in tables if id(t) not in shown]
+    if withheld:
+        disclosure["withheld"] = (
+            f"every breakdown: fewer than {min_cell} registrants"
+            if n < min_cell
+            else "some breakdowns: too small to protect their small counts"
+        )
+        disclosure["withheld_tables"] = withheld
+    disclosure["primary_suppressed"] = primaries
+    disclosure["complementary_suppressed"] = complementaries
+    order = {t.name: i for i, t in enumerate(tables)}
+    published.sort(key=lambda p: order[p[0].name])
     return {
         "format": AGGREGATES_FORMAT,
         "generated_on": generated_on.isoformat(),
         "registrants": int(n),
         "disclosure": disclosure,
-        "tables": [_table_json(t, lat, suppressed) for t in tables],
+        "tables": [_table_json(t, lat, suppressed) for t, lat, suppressed in published],
     }

@@ -21,7 +21,10 @@ is sensitivity / ε_i, and OpenDP's privacy map confirms the ε it spends.
 Post-processing (free under differential privacy): the registrant count is
 clamped at 0; each table is projected onto "non-negative, adds up to its
 total" (Euclidean projection onto the simplex — it shrinks noise-only cells
-to 0) and rounded to integers keeping the sum (largest remainders). The
+to 0) and rounded to integers keeping the sum (largest remainders);
+engagement is rounded and made a table some set of people could have
+ticked (`multi_response`: no option above the people outside `none`, and
+those people tick one option at least), since the attacker's system uses that. The
 row totals of residence_country × status become the residence_country table
 and fix the row totals of residence_country × education_level, so every
 margin agrees everywhere; origin_municipality adds up to the XK count.
@@ -35,7 +38,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import opendp.prelude as dp
 
-from .tables import CROSS, Table, domain
+from .tables import CROSS, NONE_TICKED, Table, domain
 
 __all__ = ["Release", "privatise"]
 
@@ -83,6 +86,25 @@ def round_to(values: np.ndarray, total: int) -> np.ndarray:
         order = np.argsort(-(values - floor), kind="stable")[:short]
         floor[order] += 1
     return floor
+
+
+def multi_response(values: np.ndarray, total: int, none: int) -> np.ndarray:
+    """Integers for a multi-response table (engagement) that some `total` people could
+    have ticked: `none` (who ticked nothing) in 0 … total, every option at most the
+    m = total - none others, and the options adding up to at least m (each of them
+    ticked one at least). Shortfalls go to the options with the largest noisy counts."""
+    fitted = np.clip(np.rint(values), 0, total).astype(np.int64)
+    m = int(total - fitted[none])
+    options = [i for i in range(len(fitted)) if i != none]
+    fitted[options] = np.minimum(fitted[options], m)
+    short = m - int(fitted[options].sum())
+    for i in sorted(options, key=lambda i: -values[i]):
+        if short <= 0:
+            break
+        rise = min(short, m - int(fitted[i]))
+        fitted[i] += rise
+        short -= rise
+    return fitted
 
 
 def _consistent(values: np.ndarray, total: int) -> np.ndarray:
@@ -145,7 +167,7 @@ def privatise(registrants: int, tables: Sequence[Table], epsilon: float) -> tupl
         if table.additive:
             fitted = _consistent(noisy, xk if table.condition else n_hat)
         else:
-            fitted = np.clip(np.rint(noisy), 0, n_hat).astype(np.int64)
+            fitted = multi_response(noisy, n_hat, cats.index(NONE_TICKED))
         if table.name == "origin_country":
             xk = int(fitted[cats.index("XK")])
             cats_out = tuple(c for c, v in zip(cats, fitted, strict=True) if v > 0)

@@ -10,7 +10,14 @@ registrants, always published. Each table contributes equations
 "total = sum of its parts".
 
 **What an attacker knows**: every published number, every equation, and that
-a suppressed quantity is at least 1 (zeros are always published). The
+a suppressed quantity is at least 1 (zeros are always published). A
+multi-response table (`engagement`: a person may tick several options, and
+`none` counts those who ticked nothing) adds no equation of its own, but
+the attacker still knows that an option counts at most the people outside
+`none`, and that those people ticked at least one option each. These
+inequalities enter the system through *hidden* quantities, never published
+and known only to be ≥ 0 (the people outside `none` who did not tick an
+option; the ticks beyond one per person), so they are equations too. The
 feasible interval of a suppressed quantity is its minimum and maximum over
 all real solutions of that system (a linear programme; integer solutions lie
 within it).
@@ -49,7 +56,7 @@ import highspy
 import numpy as np
 from scipy.sparse import coo_matrix, csr_matrix, hstack
 
-from .tables import Table
+from .tables import NONE_TICKED, Table
 
 __all__ = ["Key", "Lattice", "ProtectionError", "audit", "build_lattice", "key_of", "suppress"]
 
@@ -73,8 +80,11 @@ class Lattice:
     values: list[int] = field(default_factory=list)
     appearances: list[int] = field(default_factory=list)
     equations: list[tuple[int, tuple[int, ...]]] = field(default_factory=list)
+    hidden: list[bool] = field(default_factory=list)  # never published, known only to be ≥ 0
 
-    def add(self, key: Key, value: int) -> int:
+    def add(self, key: Key, value: int, *, hidden: bool = False) -> int:
+        if hidden and value < 0:
+            raise ValueError(f"inconsistent counts: {key} would be {value}")
         if key in self.index:
             i = self.index[key]
             if self.values[i] != value:
@@ -84,7 +94,8 @@ class Lattice:
         self.index[key] = len(self.keys)
         self.keys.append(key)
         self.values.append(int(value))
-        self.appearances.append(1)
+        self.appearances.append(0 if hidden else 1)
+        self.hidden.append(hidden)
         return self.index[key]
 
     def equation(self, total: int, parts: Sequence[int]) -> None:
@@ -109,6 +120,7 @@ def build_lattice(registrants: int, tables: Sequence[Table]) -> Lattice:
             cells[combo] = table.counts.get(combo, 0)
             lat.add(key_of(base + list(zip(dims, combo, strict=True))), cells[combo])
         if not table.additive:
+            _multi_response(lat, base, dims, cells)
             continue
         base_total = sum(cells.values())
         total = lat.add(key_of(base), base_total) if base else lat.index[()]
@@ -129,6 +141,32 @@ def build_lattice(registrants: int, tables: Sequence[Table]) -> Lattice:
     if lat.values[0] != registrants:
         raise ValueError("tables and registrants disagree")
     return lat
+
+
+def _multi_response(lat: Lattice, base: list[tuple[str, str]], dims: tuple[str, ...], cells: dict) -> None:
+    """What the attacker knows of a multi-response table with a `none` option (a
+    person counts in every option ticked; `none` counts who ticked nothing):
+    every option + none + not_k = registrants, where not_k (hidden) counts
+    the people who ticked something but not option k; and the ticks plus
+    none, `responses` (hidden), = registrants + extra, where extra (hidden)
+    counts the ticks beyond one per person. Integer counts meet these
+    exactly when some set of people has them (fill options person by person)."""
+    if base or len(dims) != 1 or (NONE_TICKED,) not in cells:
+        raise ValueError(f"no rule for the non-additive table over {dims}")
+    dim = dims[0]
+    n, none = lat.values[lat.index[()]], cells[(NONE_TICKED,)]
+    none_id = lat.index[key_of([(dim, NONE_TICKED)])]
+    options = [(c[0], v) for c, v in cells.items() if c[0] != NONE_TICKED]
+    ids = []
+    for option, v in options:
+        ids.append(lat.index[key_of([(dim, option)])])
+        rest = lat.add(((f"{dim}:not", option),), n - none - v, hidden=True)
+        lat.equation(lat.index[()], [ids[-1], rest, none_id])
+    ticks = sum(v for _, v in options) + none
+    responses = lat.add(((f"{dim}:responses", ""),), ticks, hidden=True)
+    lat.equation(responses, [*ids, none_id])
+    extra = lat.add(((f"{dim}:extra", ""),), ticks - n, hidden=True)
+    lat.equation(responses, [lat.index[()], extra])
 
 
 def _combinations(categories: tuple[tuple[str, ...], ...]) -> list[tuple[str, ...]]:
@@ -184,9 +222,10 @@ class _Attacker:
     previous basis, so it costs a few pivots, not a new model. Quantities of
     other connected components share the model but cannot affect the answer."""
 
-    def __init__(self, matrix: csr_matrix, values: np.ndarray, suppressed: np.ndarray) -> None:
+    def __init__(self, matrix: csr_matrix, values: np.ndarray, suppressed: np.ndarray, hidden: np.ndarray) -> None:
         self.h = _solver()
-        self.h.addVars(len(values), np.where(suppressed, 1.0, values), np.where(suppressed, _INF, values))
+        lower = np.where(hidden, 0.0, np.where(suppressed, 1.0, values))
+        self.h.addVars(len(values), lower, np.where(suppressed | hidden, _INF, values))
         _add_equations(self.h, matrix)
 
     def hide(self, cols: np.ndarray) -> None:
@@ -231,16 +270,20 @@ class _Witnesses:
 
     Two columns per quantity, up and down, give a witness change d = up - down;
     the rows make d satisfy every equation. Only quantities > 0 may change, by
-    at most v - 1 downwards (a suppressed count stays ≥ 1). A suppressed
-    quantity changes for free; a published one costs `cost` per unit of
-    change, and every published quantity that changes gets suppressed. On
+    at most v - 1 downwards (a suppressed count stays ≥ 1); a hidden one
+    may change down to 0. A suppressed or hidden quantity changes for free;
+    a published one costs `cost` per unit of change, and every published quantity that changes gets suppressed. On
     these tables the optimum moves one cycle of cells by `rise` (the fixed
     charges of a mixed-integer programme, priced per unit); any optimum is a
     witness, so the pattern is safe whatever it costs."""
 
-    def __init__(self, matrix: csr_matrix, values: np.ndarray, movable: np.ndarray, cost: np.ndarray) -> None:
+    def __init__(
+        self, matrix: csr_matrix, values: np.ndarray, movable: np.ndarray, cost: np.ndarray, hidden: np.ndarray
+    ) -> None:
         self.n = n = len(values)
-        self.down = np.where(movable, values - 1.0, 0.0)
+        self.down = np.where(hidden, values, np.where(movable, values - 1.0, 0.0))
+        movable = movable | hidden
+        cost = np.where(hidden, 0.0, cost)
         self.h = _solver()
         self.h.addVars(2 * n, np.zeros(2 * n), np.concatenate([np.where(movable, _INF, 0.0), self.down]))
         self.h.changeColsCost(2 * n, np.arange(2 * n, dtype=np.int32), np.concatenate([cost, cost]))
@@ -266,15 +309,18 @@ class _Witnesses:
         return x[: self.n] - x[self.n :]
 
 
-def _tables(matrix: csr_matrix, values: np.ndarray, suppressed: np.ndarray, points: np.ndarray) -> np.ndarray:
+def _tables(
+    matrix: csr_matrix, values: np.ndarray, suppressed: np.ndarray, points: np.ndarray, hidden: np.ndarray
+) -> np.ndarray:
     """Which rows of `points` are tables the attacker cannot rule out (to `_TOL`):
-    published quantities at their values, suppressed ones ≥ 1, every equation met.
-    This is the whole proof behind a point, whoever computed it."""
-    fixed = ~suppressed
+    published quantities at their values, suppressed ones ≥ 1, hidden ones ≥ 0,
+    every equation met. This is the whole proof behind a point, whoever computed it."""
+    fixed = ~suppressed & ~hidden
     snapped = points.copy()
     snapped[:, fixed] = values[fixed]
     ok = np.all(np.abs(points[:, fixed] - values[fixed]) <= _TOL, axis=1)
     ok &= np.all(snapped[:, suppressed] >= 1.0 - _TOL, axis=1)
+    ok &= np.all(snapped[:, hidden] >= -_TOL, axis=1)
     ok &= np.all(np.abs(matrix @ snapped.T) <= _TOL, axis=0)
     return ok
 
@@ -282,7 +328,7 @@ def _tables(matrix: csr_matrix, values: np.ndarray, suppressed: np.ndarray, poin
 def audit(lat: Lattice, suppressed: np.ndarray) -> dict[int, tuple[float, float]]:
     """The attacker's feasible interval of every suppressed quantity (two LPs each)."""
     values = np.asarray(lat.values, dtype=float)
-    attacker = _Attacker(_matrix(lat), values, suppressed)
+    attacker = _Attacker(_matrix(lat), values, suppressed, np.asarray(lat.hidden, dtype=bool))
     return {int(i): (attacker.bound(int(i), 1.0), attacker.bound(int(i), -1.0)) for i in np.nonzero(suppressed)[0]}
 
 
@@ -326,16 +372,17 @@ def suppress(lat: Lattice, min_cell: int, protection: int) -> tuple[np.ndarray, 
     witness says which published quantities to suppress. Suppressing more
     only widens the attacker's options, so earlier tables stay valid."""
     values = np.asarray(lat.values, dtype=float)
-    primary = (values > 0) & (values < min_cell)
+    hidden = np.asarray(lat.hidden, dtype=bool)
+    primary = (values > 0) & (values < min_cell) & ~hidden
     primary[lat.index[()]] = False
     suppressed = primary.copy()
     found = [values]
     if not primary.any():
         return suppressed, primary, np.array(found)
     matrix = _matrix(lat)
-    movable = values > 0
+    movable = (values > 0) & ~hidden
     movable[lat.index[()]] = False
-    attacker = _Attacker(matrix, values, suppressed)
+    attacker = _Attacker(matrix, values, suppressed, hidden)
     cost = values * np.asarray(lat.appearances, dtype=float) + 1.0
     witnesses: _Witnesses | None = None
     highest = values.copy()  # per quantity, the largest value in a valid table found so far
@@ -346,11 +393,11 @@ def suppress(lat: Lattice, min_cell: int, protection: int) -> tuple[np.ndarray, 
         table = attacker.reaching(int(q), target)
         if table is None:
             if witnesses is None:
-                witnesses = _Witnesses(matrix, values, movable, np.where(suppressed, 0.0, cost))
+                witnesses = _Witnesses(matrix, values, movable, np.where(suppressed, 0.0, cost), hidden)
             new, table = _complement(attacker, witnesses, values, movable & ~suppressed, cost, int(q), target)
             suppressed[new] = True
             witnesses.hide(new)
-        if _tables(matrix, values, suppressed, table[None, :])[0]:
+        if _tables(matrix, values, suppressed, table[None, :], hidden)[0]:
             found.append(table)
             np.maximum(highest, table, out=highest)
     return suppressed, primary, np.array(found)
@@ -372,15 +419,18 @@ def check(
     The true table is one; an LP is solved only for an end of an interval
     that the tables do not already show wide enough."""
     matrix, values = _matrix(lat), np.asarray(lat.values, dtype=float)
+    hidden = np.asarray(lat.hidden, dtype=bool)
+    if (suppressed & hidden).any():
+        raise ProtectionError("a hidden quantity is marked suppressed")
     points = values[None, :] if tables is None else np.vstack([values, tables])
-    points = points[_tables(matrix, values, suppressed, points)]
+    points = points[_tables(matrix, values, suppressed, points, hidden)]
     hi = points.max(axis=0) if len(points) else np.full(len(values), -np.inf)
     lo = points.min(axis=0) if len(points) else np.full(len(values), np.inf)
     attacker: _Attacker | None = None
     for i in map(int, np.nonzero(suppressed)[0]):
         need = max(min_cell, values[i] + protection) if primary[i] else -np.inf
         if hi[i] < need - _TOL or hi[i] - lo[i] < _TOL:
-            attacker = attacker or _Attacker(matrix, values, suppressed)
+            attacker = attacker or _Attacker(matrix, values, suppressed, hidden)
             hi[i] = attacker.bound(i, -1.0)
             if hi[i] < need - _TOL:
                 raise ProtectionError(f"suppressed quantity {lat.keys[i]} is known to be small")

@@ -83,10 +83,14 @@ def test_names_and_free_text_never_reach_a_table() -> None:
 # ---------------------------------------------------------------- the attacker
 
 
-def _keyed(aggregates: dict) -> tuple[dict[frozenset, list], list[tuple[frozenset, list[frozenset]]]]:
-    """Every published quantity by the set of (dimension, category) it counts, and the equations."""
+def _keyed(
+    aggregates: dict,
+) -> tuple[dict[frozenset, list], list[tuple[frozenset, list[frozenset]]], list[tuple[list[frozenset], int]]]:
+    """Every published quantity by the set of (dimension, category) it counts, the
+    equations, and the inequalities "sum of these ≥ registrants" of multi-response tables."""
     seen: dict[frozenset, list] = {frozenset(): [aggregates["registrants"]]}
     equations = []
+    at_least: list[tuple[list[frozenset], int]] = []
     for table in aggregates["tables"]:
         base = (
             frozenset()
@@ -99,6 +103,12 @@ def _keyed(aggregates: dict) -> tuple[dict[frozenset, list], list[tuple[frozense
         for key, count in cells:
             seen.setdefault(key, []).append(count)
         if not table["additive"]:
+            # engagement: a person in `none` ticked nothing, everyone else at least one option. So
+            # option + none ≤ registrants for each option, and all options + none ≥ registrants.
+            [none] = [k for k, _ in cells if (dims[0], "none") in k]
+            options = [k for k, _ in cells if k != none]
+            at_least += [([none, o], -1) for o in options]
+            at_least.append(([none, *options], 1))
             continue
         if len(dims) == 1:
             equations.append((base, [k for k, _ in cells]))
@@ -111,35 +121,48 @@ def _keyed(aggregates: dict) -> tuple[dict[frozenset, list], list[tuple[frozense
                 margin_keys.append(key)
                 equations.append((key, [k for k, _ in cells if (dim, entry[dim]) in k]))
             equations.append((base, margin_keys))
-    return seen, equations
+    return seen, equations, at_least
 
 
 def attack(aggregates: dict) -> dict[frozenset, tuple[float, float]]:
-    """The feasible interval of every suppressed quantity, from the publication alone."""
-    seen, equations = _keyed(aggregates)
+    """The feasible interval of every suppressed quantity, from the publication alone:
+    every equation and inequality the tables imply, zeros are published (so a
+    suppressed count is ≥ 1), and no count exceeds the number of registrants."""
+    seen, equations, at_least = _keyed(aggregates)
     for key, values in seen.items():
         published = {v for v in values if v is not None}
         assert len(published) <= 1, f"{key} published with different values"
         assert not (published and None in values), f"{key} suppressed in one place, published in another"
     unknown = sorted((k for k, v in seen.items() if v[0] is None), key=sorted)
     col = {k: i for i, k in enumerate(unknown)}
-    rows, rhs = [], []
-    for total, parts in equations:
-        row = np.zeros(len(unknown))
-        b = 0.0
-        for key, sign in [(total, -1.0)] + [(p, 1.0) for p in parts]:
+    n = aggregates["registrants"]
+
+    def row_of(terms: list[tuple[frozenset, float]]) -> tuple[np.ndarray, float]:
+        row, b = np.zeros(len(unknown)), 0.0
+        for key, sign in terms:
             if key in col:
                 row[col[key]] += sign
             else:
                 b -= sign * seen[key][0]
+        return row, b
+
+    rows, rhs, ub_rows, ub_rhs = [], [], [], []
+    for total, parts in equations:
+        row, b = row_of([(total, -1.0)] + [(p, 1.0) for p in parts])
         if row.any():
             rows.append(row)
             rhs.append(b)
+        else:
+            assert abs(b) < 1e-9, f"published numbers break {sorted(total)} = sum of its parts"
+    for parts, sign in at_least:  # sign * (sum(parts) - n) >= 0, as -sign * sum(parts) <= -sign * n
+        row, b = row_of([(p, -sign) for p in parts])
+        b += -sign * n
+        if row.any():
+            ub_rows.append(row)
+            ub_rhs.append(b)
+        else:
+            assert b >= -1e-9, "published numbers break a multi-response inequality"
     out = {}
-    upper = aggregates["registrants"]
-    # Zeros are published, so a suppressed count is at least 1 — unless every
-    # breakdown was withheld, zeros included.
-    lowest = 0 if "withheld" in aggregates["disclosure"] else 1
     for key, i in col.items():
         c = np.zeros(len(unknown))
         c[i] = 1.0
@@ -149,13 +172,37 @@ def attack(aggregates: dict) -> dict[frozenset, tuple[float, float]]:
                 sense * c,
                 A_eq=np.array(rows) if rows else None,
                 b_eq=np.array(rhs) if rows else None,
-                bounds=(lowest, upper),
+                A_ub=np.array(ub_rows) if ub_rows else None,
+                b_ub=np.array(ub_rhs) if ub_rows else None,
+                bounds=(1, n),
                 method="highs",
             )
             assert res.status == 0, res.message
             bounds.append(sense * res.fun)
         out[key] = (bounds[0], bounds[1])
     return out
+
+
+def exposed(aggregates: dict, min_cell: int) -> list[str]:
+    """What the publication gives away, judged from the publication alone: a
+    published count from 1 to min_cell-1, a suppressed count the attacker can
+    pin to one value, or one shown to lie within 1 … min_cell-1."""
+    bad = [
+        f"{t['name']} publishes {count}"
+        for t in aggregates["tables"]
+        for count in [
+            t["margins"]["total"],
+            *(c["count"] for c in t["cells"]),
+            *(m["count"] for d in t["dimensions"] for m in t["margins"].get(d, [])),
+        ]
+        if count is not None and 0 < count < min_cell
+    ]
+    for key, (lo, hi) in attack(aggregates).items():
+        if hi - lo < 1 - 1e-6:
+            bad.append(f"{sorted(key)} pinned at {lo}")
+        if lo >= 1 - 1e-6 and hi < min_cell - 1e-6:
+            bad.append(f"{sorted(key)} known to be in [{lo:g}, {hi:g}]")
+    return bad
 
 
 def _truth(tables: list[Table], registrants: int) -> dict[frozenset, int]:
@@ -175,14 +222,9 @@ def _truth(tables: list[Table], registrants: int) -> dict[frozenset, int]:
 
 
 def violations(aggregates: dict, truth: dict[frozenset, int], min_cell: int, protection: int) -> list[str]:
-    bad = []
-    withheld = "withheld" in aggregates["disclosure"]
-    for key, (lo, hi) in attack(aggregates).items():
+    bad = exposed(aggregates, min_cell)
+    for key, (_, hi) in attack(aggregates).items():
         value = truth.get(key, 0)
-        # When every breakdown is withheld, large counts and zeros may be
-        # implied by the total; only a small count must stay hidden.
-        if hi - lo < 1 - 1e-6 and not (withheld and not 0 < value < min_cell):
-            bad.append(f"{sorted(key)} pinned at {lo}")
         if 0 < value < min_cell and hi < max(min_cell, value + protection) - 1e-6:
             bad.append(f"{sorted(key)} = {value} known to be at most {hi}")
     return bad
@@ -277,10 +319,101 @@ def test_published_margins_agree_with_published_cells(simulated: tuple[int, list
 
 
 def test_fewer_registrants_than_min_cell_publishes_no_breakdown() -> None:
-    _, tables = count_tables([_record()] * 4, ON)
+    for people in (1, 3, 8, 9):
+        _, tables = count_tables([_record()] * people, ON)
+        aggregates = protect(tables, 10, None, ON)
+        assert aggregates["registrants"] == people
+        assert aggregates["tables"] == []
+        assert aggregates["disclosure"]["withheld_tables"] == [t.name for t in tables]
+        assert "fewer than 10" in aggregates["disclosure"]["withheld"]
+        jsonschema.validate(aggregates, schemas.load("aggregates.schema.json"))
+
+
+# ---------------------------------------------------------------- tiny populations, 1 to 30 people
+
+_COUNTRIES = ["DE", "CH", "IT", "IS", "LU", "AT", "SE"]
+_BORN = ["1950-03-03", "1970-01-01", "1990-05-05", "2001-09-09", "2010-02-02"]
+_ENGAGE = ["investment", "knowledge_transfer", "volunteering", "mentoring", "business_partnership", "return"]
+
+
+def _skewed(options: list, common: int = 4) -> st.SearchStrategy:
+    """Mostly the first option, sometimes a rare one."""
+    return st.sampled_from([options[0]] * common + options)
+
+
+def _maybe(strategy: st.SearchStrategy) -> st.SearchStrategy:
+    return st.none() | strategy  # an optional answer left out
+
+
+@st.composite
+def _tiny_population(draw: st.DrawFn) -> list[dict]:
+    countries = draw(st.lists(st.sampled_from(_COUNTRIES), min_size=1, max_size=4, unique=True))
+    person = st.fixed_dictionaries(
+        {
+            "residence_country": _skewed(countries, 6),
+            "origin_country": _skewed(["XK", "AL", "MK"]),
+            "origin_municipality": _maybe(_skewed(["prishtine", "prizren", "peje"])),
+            "status": _skewed(STATUSES),
+            "sex": _skewed(["male", "female", "undisclosed"], 2),
+            "birth_date": _skewed(_BORN, 2),
+            "education_level": _maybe(_skewed(["isced6", "isced3", "isced8"])),
+            "field_of_study": _maybe(st.sampled_from(["04", "06", "09"])),
+            "occupation": _maybe(st.sampled_from(["2", "5", "7"])),
+            "emigration_reason": _maybe(_skewed(["work", "family", "political"])),
+            "engagement": _maybe(st.lists(_skewed(_ENGAGE, 2), unique=True, max_size=3)),
+        }
+    )
+    size = draw(st.integers(1, 30))
+    people = draw(st.lists(person, min_size=size, max_size=size))
+    return [_record(**{k: v for k, v in p.items() if v is not None}) for p in people]
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(rows=_tiny_population(), min_cell=st.sampled_from([10, 10, 5, 3]))
+def test_no_small_population_is_given_away(rows: list[dict], min_cell: int) -> None:
+    """1 to 30 people, skewed: every table, cross-tables and engagement included, from everything published."""
+    n, tables = count_tables(rows, ON)
+    aggregates = protect(tables, min_cell, None, ON)
+    jsonschema.validate(aggregates, schemas.load("aggregates.schema.json"))
+    assert aggregates["registrants"] == n
+    if n < min_cell:
+        assert aggregates["tables"] == []
+    assert violations(aggregates, _truth(tables, n), min_cell, aggregates["disclosure"]["protection_level"]) == []
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(rows=_tiny_population(), min_cell=st.sampled_from([10, 5]), epsilon=st.sampled_from([1.0, 5.0]))
+def test_no_small_noisy_population_is_given_away(rows: list[dict], min_cell: int, epsilon: float) -> None:
+    """With differential privacy the published counts are noisy, and suppression runs on
+    the noisy counts: the same attacker, from the publication alone, learns no noisy
+    count below min_cell, and the noisy tables are consistent (the LP is feasible)."""
+    _, tables = count_tables(rows, ON)
+    aggregates = protect(tables, min_cell, epsilon, ON)
+    jsonschema.validate(aggregates, schemas.load("aggregates.schema.json"))
+    if aggregates["registrants"] < min_cell:
+        assert aggregates["tables"] == []
+    assert exposed(aggregates, min_cell) == []
+
+
+def test_one_person_gives_nothing_away() -> None:
+    """One registrant: before, every one-way table showed zeros around one null, which is that person's answer."""
+    _, tables = count_tables([_record(residence_country="IS", status="retired")], ON)
     aggregates = protect(tables, 10, None, ON)
-    assert aggregates["registrants"] == 4
-    assert all(c["count"] in (0, None) for t in aggregates["tables"] for c in t["cells"])
+    assert aggregates["registrants"] == 1
+    assert aggregates["tables"] == []
+    assert exposed(aggregates, 10) == []
+
+
+def test_a_multi_response_table_bounds_none_by_the_options() -> None:
+    """12 people, 10 of whom tick mentoring, 2 nothing: `none` ≤ 12 - 10, so it must not be published as null alone."""
+    rows = [_record(engagement=["mentoring"])] * 10 + [_record()] * 2
+    n, tables = count_tables(rows, ON)
+    aggregates = protect(tables, 10, None, ON)
+    assert violations(aggregates, _truth(tables, n), 10, 5) == []
+    engagement = [t for t in aggregates["tables"] if t["name"] == "engagement"]
+    if engagement:
+        cells = {c["engagement"]: c["count"] for c in engagement[0]["cells"]}
+        assert cells["mentoring"] is None, cells
 
 
 @pytest.mark.parametrize("bad", [{"min_cell": 0}, {"epsilon": 0.0}, {"epsilon": float("nan")}, {"protection": 0}])

@@ -29,6 +29,7 @@ _people = st.lists(
             "origin_country": st.sampled_from(["XK", "XK", "AL"]),
             "sex": st.sampled_from(["female", "male", "male"]),
             "birth_date": st.sampled_from(["1970-01-01", "1990-05-05", "2001-09-09"]),
+            "engagement": st.lists(st.sampled_from(["mentoring", "mentoring", "return", "investment"]), unique=True),
         }
     ),
     min_size=30,
@@ -50,16 +51,21 @@ def _people_in(cells: list[tuple[str, str, int]]) -> list[dict]:
 def _intervals(lat: S.Lattice, suppressed: np.ndarray) -> dict[int, tuple[float, float]]:
     """Feasible interval of every suppressed quantity, straight from the definition."""
     values = np.asarray(lat.values, dtype=float)
+    hidden = np.asarray(lat.hidden, dtype=bool)  # never published, known to be ≥ 0
+    unknown = suppressed | hidden
     matrix = S._matrix(lat).toarray()
-    a, b = matrix[:, suppressed], -matrix[:, ~suppressed] @ values[~suppressed]
-    cols = np.nonzero(suppressed)[0]
+    a, b = matrix[:, unknown], -matrix[:, ~unknown] @ values[~unknown]
+    cols = np.nonzero(unknown)[0]
+    bounds = [(0 if hidden[i] else 1, None) for i in cols]
     out = {}
     for k, i in enumerate(cols):
+        if hidden[i]:
+            continue
         ends = []
         for sense in (1.0, -1.0):
             c = np.zeros(len(cols))
             c[k] = sense
-            res = linprog(c, A_eq=a, b_eq=b, bounds=(1, None), method="highs")
+            res = linprog(c, A_eq=a, b_eq=b, bounds=bounds, method="highs")
             assert res.status in (0, 3), res.message
             ends.append(np.inf * -sense if res.status == 3 else sense * res.fun)
         out[int(i)] = (ends[0], ends[1])
@@ -121,8 +127,9 @@ def test_forged_evidence_is_rejected() -> None:
     matrix = S._matrix(lat)
     lifted = values.copy()
     lifted[small] = 10.0  # breaks "DE = employed + student"
-    assert not S._tables(matrix, values, suppressed, lifted[None, :])[0]
-    assert S._tables(matrix, values, suppressed, values[None, :])[0]
+    hidden = np.asarray(lat.hidden, dtype=bool)
+    assert not S._tables(matrix, values, suppressed, lifted[None, :], hidden)[0]
+    assert S._tables(matrix, values, suppressed, values[None, :], hidden)[0]
     with pytest.raises(S.ProtectionError, match="known to be small"):
         S.check(lat, suppressed, suppressed, 10, 5, lifted[None, :])
 
