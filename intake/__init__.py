@@ -23,6 +23,8 @@ def create_app(config: IntakeConfig) -> Flask:
     # path SubmissionHandler does not answer can never reach a submission route.
     app.url_map.merge_slashes = False
     app.config["MAX_CONTENT_LENGTH"] = config.max_body
+    # No automatic OPTIONS answers (Flask's are an empty text/html 200): OPTIONS is a 405 like any other method.
+    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
     log = open_log(config)
     store = SQLiteStore(config.db_path, log=log, max_pages=config.max_pages)
     log.sync()

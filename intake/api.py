@@ -190,7 +190,7 @@ def init_errors(app: Flask, config: IntakeConfig) -> None:
         if status == 413:
             response = api_error(413, "too_large", f"the body is over {config.max_body} bytes")
         elif status >= 500:
-            response = api_error(status, "internal_error", "the server could not answer this request")
+            response = api_error(status, "internal_error", _FAILED)
         else:
             response = api_error(status, (exc.name or "error").lower().replace(" ", "_"), exc.description or "")
         for name, value in exc.get_headers():
@@ -209,7 +209,11 @@ class _Refused(Exception):
 
 
 class _Unreadable(Exception):
-    """The server raised while the body was read (its `__cause__`)."""
+    """The server raised `cause` while the body was read."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
 
 
 def _read(stream: Any, size: int) -> bytes:
@@ -219,9 +223,10 @@ def _read(stream: Any, size: int) -> bytes:
     except (OSError, ClientDisconnected):
         return b""
     except Exception as exc:
-        raise _Unreadable from exc
+        raise _Unreadable(exc) from exc
 
 
+_FAILED = "the server could not answer this request"
 _BAD_REQUEST = "400 BAD REQUEST"
 _TOO_LARGE = "413 REQUEST ENTITY TOO LARGE"
 _UNAVAILABLE = "503 SERVICE UNAVAILABLE"
@@ -262,7 +267,7 @@ class SubmissionHandler:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO") != SUBMISSIONS:
             return self.app(environ, start_response)
-        extra = []
+        extra: list[tuple[str, str]] = []
         try:
             if environ.get("REQUEST_METHOD") != "POST":  # methods are case-sensitive: `post` is not POST
                 extra = [("Allow", "POST")]
@@ -271,10 +276,10 @@ class SubmissionHandler:
         except _Refused as refused:
             status, body = refused.status, refused.body
         except _Unreadable as exc:
-            raise exc.__cause__ from None  # the server's own refusal of a malformed body (a bad chunk): its to answer
+            raise exc.cause from None  # the server's own refusal of a malformed body (a bad chunk): its to answer
         except Exception:
             self.logger.exception("a submission failed; it was answered with 500")
-            status, body = "500 INTERNAL SERVER ERROR", error_body("internal_error", "the server could not answer")
+            status, body = "500 INTERNAL SERVER ERROR", error_body("internal_error", _FAILED)
         start_response(
             status,
             [("Content-Type", "application/json"), ("Content-Length", str(len(body))), *self.headers, *extra],
@@ -282,7 +287,8 @@ class SubmissionHandler:
         return [body]
 
     def body(self, environ: dict[str, Any]) -> bytes:
-        """The request body, refused with 413 over the limit.
+        """The request body, refused with 413 over the limit, and with 400
+        if shorter than its declared length (the client stopped early).
 
         A declared length over the limit is refused unread. A body without
         one (chunked, which the server marks `wsgi.input_terminated`) is read

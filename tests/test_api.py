@@ -425,6 +425,7 @@ def test_another_spelling_of_the_submission_path_is_a_json_404(intake_server, mi
         ("GET", "/api//v1/keys", 404, "not_found"),
         ("POST", "/api/v1/keys", 405, "method_not_allowed"),
         ("DELETE", "/api/v1/log/checkpoint", 405, "method_not_allowed"),
+        ("OPTIONS", "/api/v1/keys", 405, "method_not_allowed"),
         ("GET", "/api/v1/log/nothing", 404, "not_found"),
     ],
 )
