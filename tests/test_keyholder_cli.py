@@ -157,9 +157,10 @@ def test_publish_counts_bad_envelopes_without_aborting(vault_dir, tmp_path):
     assert "WARNING: 1 envelope did not open with this vault's keys and is not counted" in proc.stderr
     aggregates = json.loads((tmp_path / "O" / "aggregates.json").read_text())
     assert aggregates["registrants"] == 12
-    # Twelve people in several age bands cannot be broken down safely: every breakdown is withheld.
+    # Twelve people in several age bands cannot be broken down safely by age: that table is withheld.
     assert "too small" in aggregates["disclosure"]["withheld"]
-    assert all(cell["count"] is None for table in aggregates["tables"] for cell in table["cells"])
+    assert "age_band" in aggregates["disclosure"]["withheld_tables"]
+    assert "age_band" not in {table["name"] for table in aggregates["tables"]}
 
 
 def test_wrong_passphrase_writes_nothing(vault_dir, tmp_path):
