@@ -5,7 +5,9 @@ it never sees a record. Charts are matplotlib (Agg backend) SVG embedded
 inline, text kept as text (`svg.fonttype = none`); the page has inline CSS,
 no scripts, and no reference to any other file or origin, so it works
 offline and as an e-mail attachment. Suppressed counts are shown as
-"e fshehur / suppressed", in the tables and in the charts.
+"e fshehur / suppressed", in the tables and in the charts. Below min_cell
+registrants the page says in both languages that no breakdown is published,
+and it names any table withheld because it could not be protected.
 
 `write_csvs(aggregates, out_dir)` writes one CSV per table: its dimensions,
 `count` (empty when suppressed) and `suppressed`; margins are extra rows
@@ -137,8 +139,34 @@ def _number_table(table: dict) -> str:
     return f'<div class="numbers"><table>{head}{"".join(rows)}</table></div>'
 
 
+def _withheld(aggregates: dict) -> str:
+    """Plain words for what is not published: every breakdown, or some tables."""
+    d = aggregates["disclosure"]
+    if not aggregates["tables"]:
+        return f'<p class="lead">{_both("no_breakdown", n=d["min_cell"])}</p>'
+    names = d.get("withheld_tables", [])
+    if not names:
+        return ""
+    sq, en = (", ".join(TEXT[name][lang] for name in names) for lang in (0, 1))
+    text = TEXT["withheld_tables"]
+    return (
+        f'<p class="note">{html.escape(text[0].format(names=sq))} '
+        f'<span class="en">/ {html.escape(text[1].format(names=en))}</span></p>'
+    )
+
+
 def _protection(aggregates: dict) -> str:
     d = aggregates["disclosure"]
+    if not aggregates["tables"]:
+        sq = (
+            f"Me më pak se {d['min_cell']} të regjistruar publikohet vetëm numri i tyre: asnjë tabelë, asnjë zero, "
+            "asnjë qelizë. Emrat, datëlindjet, e-mailet, qytetet dhe profesionet nuk publikohen kurrë."
+        )
+        en = (
+            f"With fewer than {d['min_cell']} registrants only their number is published: no table, no zero, no "
+            "cell. Names, birth dates, e-mails, cities and professions are never published."
+        )
+        return f'<p>{html.escape(sq)}</p><p class="en">{html.escape(en)}</p>'
     sq = (
         f"Asnjë numër nën {d['min_cell']} nuk publikohet (përveç zeros): {d['primary_suppressed']} numra të vegjël "
         f"u fshehën, dhe {d['complementary_suppressed']} të tjerë u fshehën që të parët të mos rikrijohen nga "
@@ -206,6 +234,7 @@ def render(aggregates: dict) -> str:
         f"<style>{_CSS}</style></head><body>"
         f"<h1>{_both('title')}</h1>"
         f'<p class="lead"><b>{registrants}</b> {_both("registrants")} · {html.escape(aggregates["generated_on"])}</p>'
+        + _withheld(aggregates)
         + "".join(sections)
         + f"<section><h2>{_both('protected')}</h2>{_protection(aggregates)}</section>"
         + "</body></html>\n"

@@ -93,6 +93,16 @@ TEXT = {
     "age_band": ("Mosha", "Age"),
     "sex": ("Gjinia", "Sex"),
     "emigration_reason": ("Arsyeja e emigrimit", "Reason for emigrating"),
+    "residence_country_by_status": ("Vendi i banimit sipas statusit", "Country of residence by status"),
+    "residence_country_by_education_level": ("Vendi i banimit sipas arsimimit", "Country of residence by education"),
+    "no_breakdown": (
+        "U regjistruan më pak se {n} persona; asnjë ndarje nuk publikohet, për t'i mbrojtur.",
+        "Fewer than {n} people registered; no breakdown is published to protect them.",
+    ),
+    "withheld_tables": (
+        "Këto tabela nuk publikohen, sepse shifrat e tyre të vogla nuk mund të mbrohen: {names}.",
+        "These tables are not published, because their small counts could not be protected: {names}.",
+    ),
     "suppressed": ("e fshehur", "suppressed"),
     "category": ("Kategoria", "Category"),
     "count": ("Numri", "Count"),

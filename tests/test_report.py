@@ -102,3 +102,32 @@ def test_charts_drawn_in_parallel_match_those_drawn_one_by_one(aggregates: dict,
     assert page.count("<svg") >= 2  # several charts, so the parallel path ran
     monkeypatch.setattr("keyholder_cli.report.os.cpu_count", lambda: 1)
     assert render(aggregates) == page  # the reproducible publication does not depend on the cores
+
+
+def _person(**fields: object) -> dict:
+    base = {"birth_date": "1990-01-01", "sex": "female", "origin_country": "XK", "residence_country": "DE"}
+    return base | {"status": "employed"} | fields
+
+
+@pytest.mark.parametrize("people", [1, 4, 9])
+def test_a_tiny_population_is_only_counted(people: int, tmp_path: Path) -> None:
+    _, tables = count_tables([_person(residence_country="IS")] * people, ON)
+    aggregates = protect(tables, 10, None, ON)
+    page = render(aggregates)
+    assert "Fewer than 10 people registered; no breakdown is published to protect them." in page
+    assert "U regjistruan më pak se 10 persona; asnjë ndarje nuk publikohet" in page
+    assert "<svg" not in page and "<table" not in page
+    assert "Islandë" not in page and "Iceland" not in page
+    assert write_csvs(aggregates, tmp_path) == []
+
+
+def test_a_withheld_table_is_named(tmp_path: Path) -> None:
+    """Twelve people in four age bands: no band can plausibly hold 10, so the age table is not published."""
+    born = ["1950-01-01", "1970-01-01", "1990-01-01", "2001-01-01"]
+    _, tables = count_tables([_person(birth_date=born[i % 4]) for i in range(12)], ON)
+    aggregates = protect(tables, 10, None, ON)
+    assert "age_band" in aggregates["disclosure"]["withheld_tables"]
+    page = render(aggregates)
+    assert "These tables are not published, because their small counts could not be protected: Age" in page
+    assert "Këto tabela nuk publikohen" in page
+    assert "age_band.csv" not in {p.name for p in write_csvs(aggregates, tmp_path)}
