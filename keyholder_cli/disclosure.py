@@ -8,13 +8,21 @@
 1. optionally (`epsilon` given) differential privacy (`dp.privatise`): OpenDP
    discrete-Laplace noise on every count, the budget split recorded, then
    post-processing to non-negative integers whose margins agree;
-2. primary suppression of every count in 1 … min_cell-1 and complementary
-   suppression (`suppression.suppress`) across all tables at once, so that
-   no suppressed count can be recomputed from the rest of the publication;
-3. an audit (`suppression.check`) that shows every suppressed count
+2. below min_cell registrants (noisy ones, with DP): no table at all, only
+   `registrants`: zeros and totals around a handful of people would give
+   them away;
+3. per group of linked tables (`_GROUPS`: the residence, status and
+   education tables with their cross-tables; origin country with
+   municipality; each other table alone — the groups share only
+   `registrants`), primary suppression of every count in 1 … min_cell-1
+   and complementary suppression (`suppression.suppress`), so that no
+   suppressed count can be recomputed or shown to be small;
+4. an audit (`suppression.check`) that shows every suppressed count
    protected from the published numbers alone — by tables the attacker
    cannot rule out (each re-verified) or else by the linear programme for
-   its feasible interval — and refuses to return a publication that fails.
+   its feasible interval. A group that fails is split into its fallback
+   (the one-way tables alone); a table that still fails is left out of
+   the publication and named in `disclosure.withheld_tables`.
 
 The result follows FORMATS §5 (`format`, `generated_on`, `registrants`,
 `disclosure`, `tables` with `cells` whose `count` is null when suppressed)
@@ -39,10 +47,12 @@ __all__ = ["AGGREGATES_FORMAT", "Table", "count_tables", "protect"]
 
 AGGREGATES_FORMAT = "dvr-aggregates/1"
 CRITERION = (
-    "Zeros are published. Every count from 1 to min_cell-1 is suppressed, and so are enough other counts that, "
-    "from all published numbers together (cells, margins, one-way tables, registrants), the feasible range of "
-    "each suppressed count is never a single value, and for a small count reaches at least "
-    "max(min_cell, count + protection_level)."
+    "Below min_cell registrants only their number is published. Otherwise zeros are published, every count "
+    "from 1 to min_cell-1 is suppressed, and so are enough other counts that, from all published numbers "
+    "together (cells, margins, one-way tables, registrants, and that an engagement option counts at most the "
+    "people outside 'none', who ticked one option at least), the feasible range of each suppressed count is "
+    "never a single value, and for a small count reaches at least max(min_cell, count + protection_level). "
+    "A table for which no such pattern exists is not published."
 )
 
 
