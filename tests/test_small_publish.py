@@ -1,0 +1,38 @@
+"""`keyholder publish` of a population below min_cell: only the count, and still a signed, logged publication."""
+
+from __future__ import annotations
+
+import json
+
+from support import VALID_RECORD, run, submission, write_batch_file
+
+import vault
+
+
+def test_three_people_publish_only_their_number(tmp_path):
+    (tmp_path / "pp").write_text("correct horse battery\n")
+    vault_dir = tmp_path / "V"
+    assert run("keyholder", "init", "--vault", vault_dir, "--passphrase-file", tmp_path / "pp").returncode == 0
+    pk = vault.load_bundle(json.loads((vault_dir / "key-bundle.json").read_text())).public_key
+    people = [
+        {**VALID_RECORD, "given_name": name, "family_name": "Krasniqi", "birth_date": born, "residence_country": "IS"}
+        for name, born in [("Arbër", "1951-02-03"), ("Drita", "1964-05-06"), ("Valbona", "1987-08-09")]
+    ]
+    write_batch_file(tmp_path / "b", [vault.seal(submission(p), pk).canonical() for p in people])
+    assert run("keyholder", "import", "--vault", vault_dir, tmp_path / "b").returncode == 0
+    out = tmp_path / "O"
+    proc = run("keyholder", "publish", "--vault", vault_dir, "--passphrase-file", tmp_path / "pp", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["aggregates.json", "manifest.json", "report.html"]
+    aggregates = json.loads((out / "aggregates.json").read_text())
+    assert aggregates["registrants"] == 3
+    assert aggregates["tables"] == []
+    assert "IS" not in json.dumps(aggregates)
+    page = (out / "report.html").read_text()
+    assert "Fewer than 10 people registered; no breakdown is published to protect them." in page
+    # The publication is logged and its signed manifest matches every file.
+    verified = run("keyholder", "audit", "verify", "--vault", vault_dir, "--publication", out)
+    assert verified.returncode == 0, verified.stderr
+    assert "every file matches audit entry" in verified.stdout
+    kinds = [json.loads(line)["kind"] for line in (vault_dir / "audit.log").read_text().splitlines()]
+    assert "publish" in kinds
