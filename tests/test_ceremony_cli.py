@@ -289,10 +289,11 @@ def test_audit_verify_fails_after_any_edit_of_the_log(world, edit):
 
 def test_an_edited_publication_file_is_named(world):
     assert keyholder("publish", "--vault", world / "V", *shares(world, 1, 2, 3), "--out", world / "O").exit_code == 0
-    with open(world / "O" / "residence_country.csv", "a") as fp:
-        fp.write("XX,1000\n")
+    # (This world has fewer than min_cell registrants, so the publication is the count and the report.)
+    with open(world / "O" / "report.html", "a") as fp:
+        fp.write("<p>1000 people in XX</p>\n")
     line = one_line_error(keyholder("audit", "verify", "--vault", world / "V", "--publication", world / "O"))
-    assert re.search(r"residence_country\.csv does not match the SHA-256 logged in audit entry \d+$", line)
+    assert re.search(r"report\.html does not match the SHA-256 logged in audit entry \d+$", line)
 
 
 def test_a_forged_unsigned_import_entry_is_never_signed_over(world):

@@ -71,4 +71,4 @@ def test_export_import_and_publish_show_their_progress(tmp_path):
     )
     assert code == 0, drawn
     assert "opening: 100%" in drawn and "4500/4500" in drawn
-    assert "published 1 registrants" in drawn
+    assert "published 1 registrant" in drawn
