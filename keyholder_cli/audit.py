@@ -33,7 +33,6 @@ from vault.canonical import strict_json
 from vault.manifest import MANIFEST_NAME
 
 from .errors import KeyholderError
-from .importer import ImportResult
 from .shareio import read_json
 from .vaultdir import ROTATION_NAME, Vault, write_json
 
@@ -43,7 +42,6 @@ __all__ = [
     "append_entry",
     "check_publication",
     "finished_rotation_message",
-    "record_import",
     "start_log",
     "verify_copies",
     "verify_vault",
@@ -273,18 +271,3 @@ def check_publication(log: VerifiedLog, pub_dir: Path) -> AuditEntry:
         raise PublicationMismatch(f"{MANIFEST_NAME} lists other files than audit entry {entry.seq} logged")
     return entry
 
-
-def record_import(vault: Vault, result: ImportResult) -> AuditEntry:
-    """Log a batch import. The import holds no key, so the entry is chained
-    but unsigned until the next signed entry covers it (docs/key-ceremony.md)."""
-    details = {
-        "batch": result.path.name,
-        "batch_sha256": result.batch_sha256,
-        "first_seq": result.first_seq,
-        "last_seq": result.last_seq,
-        "new": result.new,
-        "repeated": result.repeated,
-    }
-    if result.unknown_keys:  # kept with --accept-unknown-keys: they cannot be opened
-        details["unknown_keys"] = result.unknown_keys
-    return append_entry(vault, "import", details)

@@ -15,15 +15,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
-from vault import InvalidBatch
+from vault import AuditEntry, InvalidBatch
 from vault.batch import read_batch
 
+from . import audit
 from .errors import ImportRefused, disk_hint
 from .transparency import LogCheck, LogOutcome, record_pin
 from .vaultdir import Vault
 
-__all__ = ["ImportResult", "batch_size", "import_batch", "plural"]
+__all__ = ["ImportResult", "batch_size", "import_batch", "plural", "record_import"]
 
 
 @dataclass(frozen=True)
@@ -179,3 +181,19 @@ def import_batch(
     finally:
         conn.close()
     return ImportResult(path, batch_sha, header.first_seq, header.last_seq, new, repeated, outcome, unknown or None)
+
+
+def record_import(vault: Vault, result: ImportResult) -> AuditEntry:
+    """Log a batch import. The import holds no key, so the entry is chained
+    but unsigned until the next signed entry covers it (docs/key-ceremony.md)."""
+    details: dict[str, Any] = {
+        "batch": result.path.name,
+        "batch_sha256": result.batch_sha256,
+        "first_seq": result.first_seq,
+        "last_seq": result.last_seq,
+        "new": result.new,
+        "repeated": result.repeated,
+    }
+    if result.unknown_keys:  # kept with --accept-unknown-keys: they cannot be opened
+        details["unknown_keys"] = result.unknown_keys
+    return audit.append_entry(vault, "import", details)

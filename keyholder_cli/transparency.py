@@ -34,6 +34,7 @@ from vault.batch import BatchHeader
 from vault.merkle import leaf_hash, roots_at_sizes
 from vault.note import Checkpoint, InvalidNote, NoteVerifier, open_checkpoint
 
+from . import audit
 from .errors import ImportRefused, KeyholderError
 from .vaultdir import Vault
 
@@ -225,8 +226,6 @@ def record_pin(vault: Vault, outcome: LogOutcome, batch_sha256: str) -> None:
     """
     if not outcome.pinned_now or not vault.audit_path.exists():
         return
-    from . import audit
-
     details: dict[str, Any] = {
         "verifier_key": outcome.verifier_key,
         "replaces": outcome.replaced_pin,

@@ -1,0 +1,74 @@
+"""No import cycle in any package of the repository (grimp, which import-linter installs).
+
+A cycle hides behind a late import until the day someone moves it; this test
+sees function-level imports too (only `if TYPE_CHECKING:` imports are left out).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import grimp
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _packages() -> list[str]:
+    """The repository's importable top-level packages (vault, intake, keyholder_cli, publication, schemas...)."""
+    return sorted(p.parent.name for p in ROOT.glob("*/__init__.py") if p.parent.name not in ("tests", "bench"))
+
+
+def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan), plus any module importing itself."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(edges.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1 or v in edges.get(v, ()):
+                found.append(sorted(component))
+
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 10_000))
+    try:
+        for v in sorted(edges):
+            if v not in index:
+                visit(v)
+    finally:
+        sys.setrecursionlimit(limit)
+    return found
+
+
+def test_the_cycle_finder_finds_a_cycle_and_nothing_else():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_package_has_an_import_cycle(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT))
+    packages = _packages()
+    assert {"vault", "intake", "keyholder_cli"} <= set(packages)
+    graph = grimp.build_graph(*packages, exclude_type_checking_imports=True)
+    ours = {m for m in graph.modules if m.split(".")[0] in packages}
+    edges = {m: {x for x in graph.find_modules_directly_imported_by(m) if x in ours} for m in ours}
+    assert cycles(edges) == []
