@@ -9,12 +9,11 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .audit import record_import
 from .audit_cmd import audit
 from .custody import init_vault, read_passphrase
 from .custody_cmd import ceremony, check_share, rotate, share_file_option
 from .errors import friendly_errors
-from .importer import batch_size, import_batch, plural
+from .importer import batch_size, import_batch, plural, record_import
 from .page_check import page_check
 from .page_cmd import page
 from .publish_audit import Attempt, logged_publication, publication_attempt, refuse_unusable_target
