@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask, Response
 
 from .config import IntakeConfig
-from .store import SQLiteStore
+from .store import open_store
 from .tlog import open_log
 
 __all__ = ["IntakeConfig", "create_app"]
@@ -26,7 +26,7 @@ def create_app(config: IntakeConfig) -> Flask:
     # No automatic OPTIONS answers (Flask's are an empty text/html 200): OPTIONS is a 405 like any other method.
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
     log = open_log(config)
-    store = SQLiteStore(config.db_path, log=log, max_pages=config.max_pages)
+    store = open_store(config, log)
     log.sync()
     app.extensions["dvr_store"] = store
     app.extensions["dvr_log"] = log

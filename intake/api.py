@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import re
-import sqlite3
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -20,7 +19,7 @@ from vault import MalformedEnvelope, parse_envelope
 from .config import IntakeConfig
 from .keyring import Keyring, load_keyring
 from .pages import SECURITY_HEADERS
-from .store import CommitUnconfirmed, EnvelopeStore, StorageUnavailable, Stored
+from .store import CommitUnconfirmed, EnvelopeStore, LogUnavailable, StorageUnavailable, Stored
 from .tlog import TransparencyLog
 
 __all__ = [
@@ -364,7 +363,7 @@ class SubmissionHandler:
         if self.log is not None:  # leaf_index, checkpoint, inclusion_proof (docs/transparency.md)
             try:
                 members = self.log.receipt_members(stored.seq, stored.log_size, stored.checkpoint)
-            except sqlite3.Error:
+            except LogUnavailable:
                 raise _Refused(
                     _UNAVAILABLE,
                     "log_unavailable",

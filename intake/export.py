@@ -26,7 +26,7 @@ from vault.batch import BatchHeader, write_batch
 from vault.fsutil import atomic_write
 
 from .config import IntakeConfig
-from .store import connect, today
+from .store import open_store, today
 from .tlog import load_log_key, open_log
 
 __all__ = ["ExportFailed", "ExportRefused", "ExportResult", "export_batch"]
@@ -104,9 +104,10 @@ def export_batch(
         # in its header with the log's public key (docs/transparency.md).
         log = open_log(config)
         last, checkpoint = log.sync()
-        conn = connect(config.db_path)
+        log.close()
+        store = open_store(config)
         try:
-            exported = conn.execute("SELECT COALESCE(MAX(last_seq), 0) FROM exports").fetchone()[0]
+            exported = store.exported_through()
             if from_seq is None:
                 first = exported + 1
                 if last <= exported:
@@ -119,27 +120,21 @@ def export_batch(
                 first = from_seq
             log_members = {"log_key": log.verifier.encode(), "checkpoint": checkpoint}
             header = BatchHeader(first, last, last - first + 1, today(), log_members)
-            rows: Iterable[Any] = conn.execute(
-                "SELECT seq, received_on, envelope FROM envelopes WHERE seq >= ? AND seq <= ? ORDER BY seq",
-                (first, last),
-            )
+            rows: Iterable[tuple[int, str, bytes]] = store.rows_between(first, last)
             if progress is not None:
                 rows = _counted(rows, header.count, progress)
             try:
                 with atomic_write(out) as fp:
                     # The log key signs the batch's hash: every date and member is the intake's.
                     signer = load_log_key(config.data_dir)
-                    sha = write_batch(fp, header, ((r[0], r[1], bytes(r[2])) for r in rows), signer)
+                    sha = write_batch(fp, header, rows, signer)
             except OSError as exc:
                 raise ExportFailed(
                     f"could not write the batch {out} ({exc.strerror or exc}); nothing was exported"
                 ) from None
             if from_seq is not None:  # a copy: what the next plain export covers does not change
                 return ExportResult(out, header.first_seq, header.last_seq, header.count, sha, again=True)
-            conn.execute(
-                "INSERT INTO exports (first_seq, last_seq, sha256, exported_on) VALUES (?, ?, ?, ?)",
-                (header.first_seq, header.last_seq, sha, header.exported_on),
-            )
+            store.record_export(header.first_seq, header.last_seq, sha, header.exported_on)
             return ExportResult(out, header.first_seq, header.last_seq, header.count, sha)
         finally:
-            conn.close()
+            store.close()

@@ -52,7 +52,7 @@ loglevel = "warning"
 # One process per core, each an event loop (gevent): a submission waiting for
 # its group commit holds a greenlet, not an OS thread, so thousands can wait
 # for one fsync without thread hand-offs or GIL contention. The store runs
-# the commit itself in a native thread (intake/store.py), off the loop.
+# the commit itself in a native thread (intake/store/sqlite.py), off the loop.
 worker_class = "gevent"
 workers = 2
 worker_connections = 1000

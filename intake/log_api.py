@@ -12,12 +12,12 @@ Each request reads O(log n) stored node hashes.
 from __future__ import annotations
 
 import re
-import sqlite3
 
 from flask import Blueprint, Response, jsonify, request
 
 from .api import api_error
 from .config import IntakeConfig
+from .store import LogUnavailable
 from .tlog import BeyondTree, LogNotReady, TransparencyLog, b64
 
 __all__ = ["make_blueprint"]
@@ -84,7 +84,7 @@ def make_blueprint(config: IntakeConfig, log: TransparencyLog) -> Blueprint:
     def beyond_tree(exc: BeyondTree) -> Response:
         return api_error(404, "beyond_log", str(exc))
 
-    @bp.errorhandler(sqlite3.Error)
+    @bp.errorhandler(LogUnavailable)
     @bp.errorhandler(LogNotReady)
     def unavailable(_exc: Exception) -> Response:
         return api_error(503, "log_unavailable", "the log cannot be read right now; please try again later")

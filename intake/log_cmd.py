@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from .config import IntakeConfig
+from .store import open_log_storage
 from .tlog import LogNotReady, TransparencyLog, ensure_log_key, load_log_key
 
 __all__ = ["log"]
@@ -60,7 +61,7 @@ def checkpoint(data_dir: Path) -> None:
     if not config.db_path.exists():
         _fail(f"no intake store in {data_dir}")
     try:
-        _size, note = TransparencyLog(config.db_path, load_log_key(data_dir)).sync()
+        _size, note = TransparencyLog(open_log_storage(config), load_log_key(data_dir)).sync()
     except LogNotReady as exc:
         _fail(str(exc))
         return

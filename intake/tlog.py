@@ -2,16 +2,14 @@
 RFC 6962 Merkle tree (leaf index = seq - 1), and the intake signs a
 checkpoint (c2sp.org/tlog-checkpoint) of each tree size it commits.
 
-Storage, in the intake's SQLite database (docs/formats.md):
-
-    tlog_nodes(pos, hash)          every complete subtree, keyed by its post-order
-                                   position: a leaf's nodes are appended at the end
-                                   of the table, so a group commit writes few pages
-    tlog_checkpoint(size, note)    the latest signed checkpoint (one row)
-
-Both are written in the group commit's transaction, together with the
-envelopes, so the tree, its checkpoint and the store can never disagree
-after a crash. Roots and proofs read O(log n) node hashes per request.
+This module is the log's logic only: the tree, its nodes' positions, the
+checkpoint's signature, the proofs. It stores nothing itself. The store
+calls it inside the transaction that stores a group of envelopes, through
+intake.store's LogTransaction (read the tree's size and nodes, write new
+nodes and the checkpoint), so the tree, its checkpoint and the envelopes
+can never disagree after a crash; requests read proofs through a
+LogStorage. Which tables hold it is the store's business (docs/formats.md,
+intake/store/sqlite.py). Roots and proofs read O(log n) node hashes.
 
 The log's Ed25519 key is a signed-note signer key in `DATA/log-key`
 (mode 0600). It is the intake's own key: it proves what the intake
@@ -23,12 +21,9 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
-import queue
 import secrets
-import sqlite3
 import tempfile
-from collections.abc import Collection, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +33,7 @@ from vault.merkle import CompactRange, NodeId, NodeReader, consistency_proof, in
 from vault.note import Checkpoint, InvalidNote, NoteSigner, NoteVerifier, open_checkpoint, sign_checkpoint
 
 from .config import IntakeConfig
-from .sqlbatch import insert_rows
+from .store import LogIntegrityError, LogStorage, LogTransaction, LogView, open_log_storage
 
 __all__ = [
     "LOG_KEY_FILE",
@@ -53,22 +48,8 @@ __all__ = [
 
 LOG_KEY_FILE = "log-key"
 ORIGIN_PREFIX = "dvr-intake/"
-_WAIT_SECONDS = 30.0
-_CHUNK = 400
 _RECENT_GROUPS = 8
-_IDLE_READERS = 16
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS tlog_nodes (
-    pos INTEGER PRIMARY KEY,
-    hash BLOB NOT NULL
-);
-CREATE TABLE IF NOT EXISTS tlog_checkpoint (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    size INTEGER NOT NULL,
-    note TEXT NOT NULL
-);
-"""
+_CATCH_UP = 1000  # envelopes read at a time when logging those stored before the log
 
 
 class LogNotReady(ValueError):
@@ -77,14 +58,6 @@ class LogNotReady(ValueError):
 
 class BeyondTree(ValueError):
     """A proof was asked for a tree size the log has not reached."""
-
-
-class LogIntegrityError(sqlite3.IntegrityError):
-    """The log and the envelope store disagree; the transaction is rolled back.
-
-    A subclass of sqlite3.IntegrityError so the store's commit treats it as
-    any other database failure: nothing is stored and the request gets 503.
-    """
 
 
 def b64(data: bytes) -> str:
@@ -143,13 +116,7 @@ def ensure_log_key(data_dir: Path, origin: str | None = None) -> tuple[NoteSigne
 def open_log(config: IntakeConfig) -> TransparencyLog:
     """The log of the intake in `config`, making its key on first use."""
     signer, _made = ensure_log_key(config.data_dir)
-    return TransparencyLog(config.db_path, signer)
-
-
-def _connect(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, timeout=_WAIT_SECONDS, isolation_level=None, check_same_thread=False)
-    conn.execute(f"PRAGMA busy_timeout={int(_WAIT_SECONDS * 1000)}")
-    return conn
+    return TransparencyLog(open_log_storage(config), signer)
 
 
 def node_pos(node: NodeId) -> int:
@@ -171,38 +138,27 @@ def size_for_nodes(count: int) -> int:
     return size
 
 
-def nodes_query(count: int) -> str:
-    """One query for `count` nodes, each a search by primary key, so a
-    proof costs O(log n) index lookups however large the log is."""
-    return f"SELECT pos, hash FROM tlog_nodes WHERE pos IN ({', '.join('?' * count)})"  # noqa: S608 - placeholders
-
-
-def node_reader(conn: sqlite3.Connection) -> NodeReader:
-    """Read complete-subtree hashes from `tlog_nodes` with `conn`."""
+def node_reader(view: LogView) -> NodeReader:
+    """Read complete-subtree hashes through `view`, by their positions."""
 
     def read(ids: Collection[NodeId]) -> Mapping[NodeId, bytes]:
         by_pos = {node_pos(node): node for node in ids}
-        wanted = list(by_pos)
-        found: dict[NodeId, bytes] = {}
-        for start in range(0, len(wanted), _CHUNK):
-            chunk = wanted[start : start + _CHUNK]
-            for pos, h in conn.execute(nodes_query(len(chunk)), chunk):
-                found[by_pos[int(pos)]] = bytes(h)
-        return found
+        return {by_pos[pos]: h for pos, h in view.read_nodes(list(by_pos)).items()}
 
     return read
 
 
 class TransparencyLog:
-    """The log over one intake database.
+    """The log over one intake's storage.
 
-    Writer side (`begin`, `append_leaf`, `seal`, `abort`): called by the store's
-    group committer inside its transaction, on its connection. Reader side
-    (`latest`, proofs): any request thread, each on its own connection.
+    Writer side (intake.store.Log: `begin`, `append_leaf`, `seal`,
+    `committed`, `abort`): called by the store's committer inside its
+    transaction. Reader side (`latest`, proofs): any request, through
+    `storage`.
     """
 
-    def __init__(self, db_path: Path, signer: NoteSigner) -> None:
-        self.db_path = Path(db_path)
+    def __init__(self, storage: LogStorage, signer: NoteSigner) -> None:
+        self.storage = storage
         self._signer = signer
         self.verifier: NoteVerifier = signer.verifier()
         self._frontier: CompactRange | None = None
@@ -212,7 +168,6 @@ class TransparencyLog:
         self._pending: tuple[int, int, dict[NodeId, bytes]] | None = None
         # size -> (first leaf, nodes, their base64 text once a receipt needed it)
         self._recent: dict[int, tuple[int, dict[NodeId, bytes], dict[bytes, str]]] = {}
-        self._idle: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
 
     @property
     def origin(self) -> str:
@@ -221,22 +176,19 @@ class TransparencyLog:
     # -- writer side ---------------------------------------------------
 
     @staticmethod
-    def create_tables(conn: sqlite3.Connection) -> None:
-        conn.executescript(_SCHEMA)
+    def leaf(canonical: bytes) -> bytes:
+        """The leaf hash of a canonical envelope (RFC 6962)."""
+        return leaf_hash(canonical)
 
-    def begin(self, conn: sqlite3.Connection) -> int:
+    def begin(self, txn: LogTransaction) -> int:
         """Bring the in-memory frontier up to the stored tree (another process
         may have appended), and log any envelope stored without a leaf.
-        Returns the store's highest seq, read in the same statement."""
+        Returns the store's highest seq, read with the tree's size."""
         try:
-            nodes, stored = conn.execute(
-                "SELECT (SELECT COALESCE(MAX(pos) + 1, 0) FROM tlog_nodes),"
-                " (SELECT COALESCE(MAX(seq), 0) FROM envelopes)"
-            ).fetchone()
-            size = size_for_nodes(int(nodes))
-            stored = int(stored)
+            nodes, stored = txn.tree_state()
+            size = size_for_nodes(nodes)
             if self._frontier is None or self._frontier.size != size:
-                self._frontier = CompactRange.load(size, node_reader(conn))
+                self._frontier = CompactRange.load(size, node_reader(txn))
             self._group = dict(self._frontier.nodes())
         except (LookupError, ValueError) as exc:
             self._frontier = None
@@ -247,12 +199,9 @@ class TransparencyLog:
             self._frontier = None
             raise LogIntegrityError(f"the log has {size} leaves but the store only {stored} envelopes")
         while stored > self._frontier.size:  # envelopes stored before the log existed
-            rows = conn.execute(
-                "SELECT seq, envelope FROM envelopes WHERE seq > ? ORDER BY seq LIMIT 1000", (self._frontier.size,)
-            ).fetchall()
-            for seq, envelope in rows:
-                self.append_leaf(int(seq), leaf_hash(bytes(envelope)))
-            self._flush(conn)
+            for seq, envelope in txn.envelopes_after(self._frontier.size, _CATCH_UP):
+                self.append_leaf(seq, leaf_hash(envelope))
+            self._flush(txn)
         return stored
 
     def append_leaf(self, seq: int, leaf: bytes) -> None:
@@ -268,24 +217,24 @@ class TransparencyLog:
             self._rows.append((node_pos(node), h))
             self._group[node] = h
 
-    def _flush(self, conn: sqlite3.Connection) -> None:
-        """Write the node rows appended so far, a few statements per group."""
-        insert_rows(conn, "INSERT INTO tlog_nodes (pos, hash) VALUES", 2, self._rows)
+    def _flush(self, txn: LogTransaction) -> None:
+        """Write the nodes appended so far."""
+        txn.write_nodes(self._rows)
         self._rows = []
 
-    def seal(self, conn: sqlite3.Connection) -> tuple[int, str]:
+    def seal(self, txn: LogTransaction) -> tuple[int, str]:
         """The signed checkpoint of the tree as it will be committed: reuse the
         stored one if the size did not change, else sign and store it."""
         frontier = self._frontier
         if frontier is None:
             raise LogIntegrityError("seal outside a log transaction")
-        self._flush(conn)
+        self._flush(txn)
         if frontier.size == self._begin_size:  # nothing new: reuse the stored checkpoint
-            row = conn.execute("SELECT size, note FROM tlog_checkpoint WHERE id = 1").fetchone()
-            if row is not None and int(row[0]) == frontier.size and self._signed_by_us(str(row[1])):
-                return frontier.size, str(row[1])
+            stored = txn.read_checkpoint()
+            if stored is not None and stored[0] == frontier.size and self._signed_by_us(stored[1]):
+                return stored
         note = sign_checkpoint(Checkpoint(self.origin, frontier.size, frontier.root()), self._signer)
-        conn.execute("INSERT OR REPLACE INTO tlog_checkpoint (id, size, note) VALUES (1, ?, ?)", (frontier.size, note))
+        txn.write_checkpoint(frontier.size, note)
         self._pending = (frontier.size, self._begin_size, self._group)
         return frontier.size, note
 
@@ -316,69 +265,34 @@ class TransparencyLog:
         self._pending = None
 
     def sync(self) -> tuple[int, str]:
-        """Create the log's tables, log any envelope without a leaf and make
-        sure the current tree size has a signed checkpoint; return it. The
-        store's own tables must exist already."""
-        conn = _connect(self.db_path)
+        """Log any envelope without a leaf and make sure the current tree size
+        has a signed checkpoint, in a transaction of the log's own; return
+        it. The store's tables must exist already."""
         try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            self.create_tables(conn)
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                self.begin(conn)
-                result = self.seal(conn)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                self.abort()
-                raise
-            return result
-        finally:
-            conn.close()
+            with self.storage.transaction() as txn:
+                self.begin(txn)
+                result = self.seal(txn)
+        except BaseException:
+            self.abort()
+            raise
+        self.committed()
+        return result
 
     # -- reader side ---------------------------------------------------
 
-    @contextmanager
-    def _reading(self) -> Iterator[sqlite3.Connection]:
-        """A reader connection for one request: an idle one, or a new one,
-        given back afterwards. A pool rather than thread-local connections,
-        because under the gevent worker every client is a greenlet of one
-        thread, and a greenlet-local connection would be opened per client."""
-        try:
-            conn = self._idle.get_nowait()
-        except queue.Empty:
-            conn = _connect(self.db_path)
-        try:
-            yield conn
-        finally:
-            if conn.in_transaction or self._idle.qsize() >= _IDLE_READERS:
-                conn.close()  # an error left it mid-transaction, or enough are idle
-            else:
-                self._idle.put(conn)
-
-    @contextmanager
-    def _snapshot(self) -> Iterator[sqlite3.Connection]:
-        with self._reading() as conn:
-            conn.execute("BEGIN")
-            try:
-                yield conn
-            finally:
-                conn.execute("COMMIT")
-
     def latest(self) -> tuple[int, str]:
         """The size and signed note of the newest checkpoint."""
-        with self._reading() as conn:
-            row = conn.execute("SELECT size, note FROM tlog_checkpoint WHERE id = 1").fetchone()
-        if row is None:
+        with self.storage.reading() as view:
+            stored = view.read_checkpoint()
+        if stored is None:
             raise LogNotReady("the log has no checkpoint yet")
-        return int(row[0]), str(row[1])
+        return stored
 
     def inclusion_proof(self, index: int, size: int) -> list[bytes]:
         """The audit path of leaf `index` in the tree of `size` leaves."""
-        with self._snapshot() as conn:
-            self._check_size(conn, size)
-            return inclusion_proof(index, size, node_reader(conn))
+        with self.storage.snapshot() as view:
+            self._check_size(view, size)
+            return inclusion_proof(index, size, node_reader(view))
 
     def receipt_members(self, seq: int, size: int, checkpoint: str) -> dict[str, Any]:
         """What a receipt adds for the log: the leaf index, the signed
@@ -395,25 +309,22 @@ class TransparencyLog:
                 path = [texts.get(h) or texts.setdefault(h, b64(h)) for h in proof]
                 return {"leaf_index": index, "checkpoint": checkpoint, "inclusion_proof": path}
         # an envelope sent again, or an older group: `size` is committed, its nodes are stored
-        with self._reading() as conn:
-            proof = inclusion_proof(index, size, node_reader(conn))
+        with self.storage.reading() as view:
+            proof = inclusion_proof(index, size, node_reader(view))
         return {"leaf_index": index, "checkpoint": checkpoint, "inclusion_proof": [b64(h) for h in proof]}
 
     def consistency_proof(self, first: int, second: int) -> list[bytes]:
-        with self._snapshot() as conn:
-            self._check_size(conn, second)
-            return consistency_proof(first, second, node_reader(conn))
+        """The proof that the tree of `first` leaves is a prefix of `second`'s."""
+        with self.storage.snapshot() as view:
+            self._check_size(view, second)
+            return consistency_proof(first, second, node_reader(view))
 
     @staticmethod
-    def _check_size(conn: sqlite3.Connection, size: int) -> None:
-        row = conn.execute("SELECT size FROM tlog_checkpoint WHERE id = 1").fetchone()
-        current = int(row[0]) if row else 0
+    def _check_size(view: LogView, size: int) -> None:
+        stored = view.read_checkpoint()
+        current = stored[0] if stored else 0
         if size > current:
             raise BeyondTree(f"the log has {current} entries; there is no tree of size {size} yet")
 
     def close(self) -> None:
-        while True:
-            try:
-                self._idle.get_nowait().close()
-            except queue.Empty:
-                return
+        self.storage.close()

@@ -16,8 +16,8 @@ import tlog_verifier as tv
 from support import submission
 
 import vault
-from intake.sqlbatch import MAX_ROWS
-from intake.store import CommitUnconfirmed, SQLiteStore, StorageUnavailable, Stored
+from intake.store import CommitUnconfirmed, SQLiteLogStorage, SQLiteStore, StorageUnavailable, Stored
+from intake.store.sqlite import MAX_ROWS
 from intake.tlog import TransparencyLog, ensure_log_key
 
 
@@ -29,7 +29,7 @@ def _receipt(stored: Stored, log: TransparencyLog) -> dict:
 def _logged_store(tmp_path: Path):
     signer, _ = ensure_log_key(tmp_path)
     db = tmp_path / "intake.sqlite"
-    log = TransparencyLog(db, signer)
+    log = TransparencyLog(SQLiteLogStorage(db), signer)
     store = SQLiteStore(db, log=log)
     log.sync()
     return signer, db, log, store

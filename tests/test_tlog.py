@@ -9,14 +9,15 @@ import pytest
 from support import submission
 
 import vault
-from intake.store import SQLiteStore, StorageUnavailable
-from intake.tlog import TransparencyLog, ensure_log_key, load_log_key, node_pos, nodes_query, size_for_nodes
+from intake.store import SQLiteLogStorage, SQLiteStore, StorageUnavailable
+from intake.store.sqlite import _LOG_SCHEMA, nodes_query
+from intake.tlog import TransparencyLog, ensure_log_key, load_log_key, node_pos, size_for_nodes
 from vault.merkle import CompactRange
 
 
 def test_node_lookups_search_the_primary_key_and_never_scan():
     conn = sqlite3.connect(":memory:")
-    TransparencyLog.create_tables(conn)
+    conn.executescript(_LOG_SCHEMA)
     plan = " | ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + nodes_query(3), [0] * 3))
     assert "SEARCH tlog_nodes USING INTEGER PRIMARY KEY (rowid=?)" in plan
     assert "SCAN" not in plan
@@ -48,7 +49,7 @@ def test_the_key_is_made_once_even_when_workers_race(tmp_path):
 
 def test_a_group_commit_signs_one_checkpoint_shared_by_its_receipts(tmp_path, ministry_key):
     signer, _ = ensure_log_key(tmp_path)
-    log = TransparencyLog(tmp_path / "db", signer)
+    log = TransparencyLog(SQLiteLogStorage(tmp_path / "db"), signer)
     store = SQLiteStore(tmp_path / "db", log=log)
     log.sync()
     stored = []
@@ -71,7 +72,7 @@ def test_a_group_commit_signs_one_checkpoint_shared_by_its_receipts(tmp_path, mi
 
 def test_a_log_ahead_of_the_store_refuses_writes_and_stores_nothing(tmp_path, ministry_key):
     signer, _ = ensure_log_key(tmp_path)
-    log = TransparencyLog(tmp_path / "db", signer)
+    log = TransparencyLog(SQLiteLogStorage(tmp_path / "db"), signer)
     store = SQLiteStore(tmp_path / "db", log=log)
     log.sync()
     store.append(vault.seal(submission(), ministry_key.public_key))
@@ -87,11 +88,11 @@ def test_a_log_ahead_of_the_store_refuses_writes_and_stores_nothing(tmp_path, mi
 
 def test_a_replaced_key_signs_afresh_instead_of_reusing_the_old_checkpoint(tmp_path, ministry_key):
     signer, _ = ensure_log_key(tmp_path)
-    store = SQLiteStore(tmp_path / "db", log=TransparencyLog(tmp_path / "db", signer))
+    store = SQLiteStore(tmp_path / "db", log=TransparencyLog(SQLiteLogStorage(tmp_path / "db"), signer))
     store.append(vault.seal(submission(), ministry_key.public_key))
     store.close()
     (tmp_path / "log-key").unlink()
     new, made = ensure_log_key(tmp_path)
     assert made
-    size, note = TransparencyLog(tmp_path / "db", new).sync()
+    size, note = TransparencyLog(SQLiteLogStorage(tmp_path / "db"), new).sync()
     assert size == 1 and vault.open_checkpoint(note, new.verifier()).size == 1

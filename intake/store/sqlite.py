@@ -1,12 +1,13 @@
-"""The ciphertext store: envelopes, their seq and the day they arrived.
+"""The SQLite envelope store: one database file (WAL, synchronous=FULL)
+holding the envelopes, the exports and the transparency log's tables.
 
-`EnvelopeStore` is the interface; `SQLiteStore` is the embedded default
-(WAL, synchronous=FULL). Submissions are made durable by group commit: a
-single committer thread takes every pending envelope, inserts them in one
-transaction and commits once (one fsync), then releases each waiting
-request with its seq. No request is answered before its row is committed.
-A watchdog answers with an error any request the committer has kept
-waiting too long (a stalled disk, another process holding the commit turn).
+Submissions are made durable by group commit: one committer thread takes
+every pending envelope, stores it (and, through the log, its tree nodes and
+one signed checkpoint) in one transaction and one fsync, then releases each
+waiting request with its Stored. No request is answered before its row is
+committed. A watchdog answers with an error any request the committer has
+kept waiting too long (a stalled disk, another process holding the commit
+turn). docs/performance.md says what each choice here gained.
 """
 
 from __future__ import annotations
@@ -14,98 +15,84 @@ from __future__ import annotations
 import collections
 import fcntl
 import hashlib
+import queue
 import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, TypeVar
 
 from vault import Envelope
-from vault.merkle import leaf_hash
 
-from .sqlbatch import STATEMENT_CACHE, insert_rows, select_in
-
-if TYPE_CHECKING:
-    from .tlog import TransparencyLog
+from . import (
+    CommitUnconfirmed,
+    EnvelopeStore,
+    Log,
+    LogIntegrityError,
+    LogUnavailable,
+    NotEncrypted,
+    StorageUnavailable,
+    Stored,
+    today,
+)
 
 __all__ = [
-    "CommitUnconfirmed",
-    "EnvelopeStore",
-    "NotEncrypted",
+    "MAX_ROWS",
+    "SQLiteLogStorage",
     "SQLiteStore",
-    "StorageUnavailable",
-    "Stored",
-    "today",
+    "connect",
+    "insert_rows",
+    "nodes_query",
+    "select_in",
 ]
+
+_T = TypeVar("_T")
 
 _MAX_GROUP = 1024
 _WAIT_SECONDS = 30.0
+_IDLE_READERS = 16
+
+# -- few statements for many rows ----------------------------------------
+# The committer holds the cross-process commit lock while it writes, and
+# sqlite3 releases the GIL around every step of a statement: a group writes
+# its rows with one multi-row statement per table, not one per row.
+
+MAX_ROWS = 128  # rows per statement: at most 640 parameters, under any SQLite's limit
+# Prepared statements a committer connection keeps: one INSERT text per row
+# count for each of two tables, and a few IN lists.
+STATEMENT_CACHE = 2 * MAX_ROWS + 64
 
 
-def _call(fn: Callable[..., Any], *args: Any) -> Any:
-    return fn(*args)
+def chunks(count: int) -> Iterator[tuple[int, int]]:
+    """Split `count` rows into (start, size) chunks of at most MAX_ROWS."""
+    for start in range(0, count, MAX_ROWS):
+        yield start, min(MAX_ROWS, count - start)
 
 
-def _offloader() -> Callable[..., Any]:
-    """How the committer runs a call that blocks (waiting for the other
-    processes' commit turn, the fsync): directly in its own thread, or,
-    under gevent (the production worker, intake/gunicorn_conf.py), in the
-    hub's pool of native threads, so the event loop serving every other
-    request never stalls on the disk."""
-    monkey = sys.modules.get("gevent.monkey")
-    if monkey is not None and monkey.is_module_patched("threading"):
-        import gevent  # noqa: PLC0415 - only ever imported by gevent's worker
-
-        pool = gevent.get_hub().threadpool
-        return lambda fn, *args: pool.apply(fn, args)
-    return _call
+def insert_rows(conn: sqlite3.Connection, insert: str, width: int, rows: Sequence[Sequence[object]]) -> None:
+    """Run `insert` (e.g. "INSERT INTO t (a, b) VALUES") for `rows` of
+    `width` values each, up to MAX_ROWS rows per statement."""
+    values = "(" + ", ".join("?" * width) + ")"
+    for start, size in chunks(len(rows)):
+        params = [v for row in rows[start : start + size] for v in row]
+        conn.execute(f"{insert} {', '.join([values] * size)}", params)
 
 
-class NotEncrypted(TypeError):
-    """Raised before anything is written when asked to store something that
-    is not a parsed, well-formed envelope."""
+def select_in(conn: sqlite3.Connection, select: str, keys: Sequence[object]) -> Iterator[Any]:
+    """The rows of `select` (ending in "IN") for `keys`, up to MAX_ROWS keys a
+    statement. Each list is padded to a power of two with repeats of its last
+    key, which IN ignores, so only a few statement texts exist."""
+    for start, size in chunks(len(keys)):
+        part = list(keys[start : start + size])
+        padded = 1 << (size - 1).bit_length()
+        part += part[-1:] * (padded - size)
+        yield from conn.execute(f"{select} ({', '.join('?' * padded)})", part)
 
 
-class StorageUnavailable(Exception):
-    """The store could not make the envelope durable; nothing was stored."""
-
-
-class CommitUnconfirmed(StorageUnavailable):
-    """The envelope's group was still being committed when the wait ran out:
-    it may be stored. Sending it again is safe (the store recognises a
-    repeat and answers with its seq)."""
-
-
-@dataclass(frozen=True)
-class Stored:
-    seq: int
-    envelope_sha256: str
-    received_on: str
-    # The transparency log's signed checkpoint committed with this envelope
-    # (a tree that includes it); empty when the store runs without a log.
-    log_size: int = 0
-    checkpoint: str = ""
-
-
-def today() -> str:
-    """The UTC day: the only arrival information the intake keeps."""
-    return datetime.now(UTC).date().isoformat()
-
-
-class EnvelopeStore(Protocol):
-    def append(self, envelope: Envelope) -> Stored: ...
-
-    def rows_after(self, seq: int) -> Iterator[tuple[int, str, bytes]]: ...
-
-    def last_seq(self) -> int: ...
-
-    def close(self) -> None: ...
-
+# -- schema and connections ----------------------------------------------
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS envelopes (
@@ -124,8 +111,24 @@ CREATE TABLE IF NOT EXISTS exports (
 );
 """
 
+# The log's tables (docs/formats.md): every complete subtree by its post-order
+# position, so a group's new nodes are appended at the end of the table and
+# touch few pages; and the latest signed checkpoint, one row.
+_LOG_SCHEMA = """
+CREATE TABLE IF NOT EXISTS tlog_nodes (
+    pos INTEGER PRIMARY KEY,
+    hash BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tlog_checkpoint (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    size INTEGER NOT NULL,
+    note TEXT NOT NULL
+);
+"""
+
 
 def connect(path: Path, max_pages: int | None = None) -> sqlite3.Connection:
+    """A connection in autocommit mode, WAL and synchronous=FULL."""
     conn = sqlite3.connect(
         path,
         timeout=_WAIT_SECONDS,
@@ -136,33 +139,180 @@ def connect(path: Path, max_pages: int | None = None) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA busy_timeout=30000")
-    # A group's multi-row INSERT keeps a statement journal (to undo just that
-    # statement); past 64 KiB SQLite spills it to a new temporary file in
-    # /var/tmp: an open, writes and an unlink in nearly every commit. It
-    # holds only pages of this transaction, never more than a group's.
+    # A group's multi-row INSERT keeps a statement journal; past 64 KiB SQLite
+    # would spill it to a new temporary file in every commit. It holds only
+    # this transaction's pages, never more than a group's.
     conn.execute("PRAGMA temp_store=MEMORY")
     if max_pages is not None:  # tests: a full disk, as SQLite sees it
         conn.execute(f"PRAGMA max_page_count={int(max_pages)}")
     return conn
 
 
+def _reader(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, timeout=_WAIT_SECONDS, isolation_level=None, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout={int(_WAIT_SECONDS * 1000)}")
+    return conn
+
+
+def nodes_query(count: int) -> str:
+    """One query for `count` nodes, each a search by primary key, so a
+    proof costs O(log n) index lookups however large the log is."""
+    return f"SELECT pos, hash FROM tlog_nodes WHERE pos IN ({', '.join('?' * count)})"  # noqa: S608 - placeholders
+
+
+_NODES_A_QUERY = 400
+
+
+class _LogRows:
+    """The log's tables through one connection: the LogView and
+    LogTransaction of intake.store, inside whatever transaction the
+    connection has open."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def read_nodes(self, positions: Sequence[int]) -> Mapping[int, bytes]:
+        found: dict[int, bytes] = {}
+        for start in range(0, len(positions), _NODES_A_QUERY):
+            chunk = list(positions[start : start + _NODES_A_QUERY])
+            for pos, h in self.conn.execute(nodes_query(len(chunk)), chunk):
+                found[int(pos)] = bytes(h)
+        return found
+
+    def read_checkpoint(self) -> tuple[int, str] | None:
+        row = self.conn.execute("SELECT size, note FROM tlog_checkpoint WHERE id = 1").fetchone()
+        return None if row is None else (int(row[0]), str(row[1]))
+
+    def tree_state(self) -> tuple[int, int]:
+        nodes, stored = self.conn.execute(
+            "SELECT (SELECT COALESCE(MAX(pos) + 1, 0) FROM tlog_nodes), (SELECT COALESCE(MAX(seq), 0) FROM envelopes)"
+        ).fetchone()
+        return int(nodes), int(stored)
+
+    def envelopes_after(self, seq: int, limit: int) -> list[tuple[int, bytes]]:
+        rows = self.conn.execute(
+            "SELECT seq, envelope FROM envelopes WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit)
+        ).fetchall()
+        return [(int(s), bytes(e)) for s, e in rows]
+
+    def write_nodes(self, rows: Sequence[tuple[int, bytes]]) -> None:
+        insert_rows(self.conn, "INSERT INTO tlog_nodes (pos, hash) VALUES", 2, rows)
+
+    def write_checkpoint(self, size: int, note: str) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO tlog_checkpoint (id, size, note) VALUES (1, ?, ?)", (size, note))
+
+
+class SQLiteLogStorage:
+    """The log's tables in the intake's SQLite file, for the log's readers
+    (a pool of connections) and for its own sync transaction.
+
+    A pool rather than thread-local connections: under the gevent worker
+    every client is a greenlet of one thread, and a greenlet-local
+    connection would be opened per client. A database error while reading
+    is LogUnavailable."""
+
+    def __init__(self, db_path: Path) -> None:
+        self.db_path = Path(db_path)
+        self._idle: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
+
+    @contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        try:
+            conn = self._idle.get_nowait()
+        except queue.Empty:
+            conn = _reader(self.db_path)
+        try:
+            yield conn
+        finally:
+            if conn.in_transaction or self._idle.qsize() >= _IDLE_READERS:
+                conn.close()  # an error left it mid-transaction, or enough are idle
+            else:
+                self._idle.put(conn)
+
+    @contextmanager
+    def reading(self) -> Iterator[_LogRows]:
+        try:
+            with self._connection() as conn:
+                yield _LogRows(conn)
+        except sqlite3.Error as exc:
+            raise LogUnavailable(str(exc)) from exc
+
+    @contextmanager
+    def snapshot(self) -> Iterator[_LogRows]:
+        try:
+            with self._connection() as conn:
+                conn.execute("BEGIN")
+                try:
+                    yield _LogRows(conn)
+                finally:
+                    conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise LogUnavailable(str(exc)) from exc
+
+    @contextmanager
+    def transaction(self) -> Iterator[_LogRows]:
+        """Create the log's tables (the store's must exist already), then one
+        write transaction. Its sqlite3 errors propagate as they are: `intake`
+        commands report them as the store's."""
+        conn = _reader(self.db_path)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.executescript(_LOG_SCHEMA)
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield _LogRows(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        while True:
+            try:
+                self._idle.get_nowait().close()
+            except queue.Empty:
+                return
+
+
+# -- the store -------------------------------------------------------------
+
+
+def _call(fn: Callable[..., _T], *args: Any) -> _T:
+    return fn(*args)
+
+
+def _offloader() -> Callable[..., Any]:
+    """How the committer runs a call that blocks (waiting for the other
+    processes' commit turn, the fsync): directly in its own thread, or,
+    under gevent (the production worker, intake/gunicorn_conf.py), in the
+    hub's pool of native threads, so the event loop serving every other
+    request never stalls on the disk."""
+    monkey = sys.modules.get("gevent.monkey")
+    if monkey is not None and monkey.is_module_patched("threading"):
+        import gevent  # noqa: PLC0415 - only ever imported by gevent's worker
+
+        pool = gevent.get_hub().threadpool
+        return lambda fn, *args: pool.apply(fn, args)
+    return _call
+
+
 class _Pending:
     """One submission waiting for its group commit. `done` is set once the
     committer (or, after too long a wait, the watchdog) has set `result` or
-    `error`. An Event, because under the
-    production gevent worker it is gevent's compiled Event, while a Lock is a
-    Python-level wrapper there (measured side by side: POST 2-3% faster)."""
+    `error`. Hashed here, in the request thread, so the committer's critical
+    section (which holds the cross-process commit lock) stays short."""
 
     __slots__ = ("canonical", "done", "envelope", "error", "leaf", "result", "sha256", "since")
 
-    def __init__(self, envelope: Envelope, *, with_leaf: bool) -> None:
+    def __init__(self, envelope: Envelope, log: Log | None) -> None:
         self.since = time.monotonic()
         self.envelope = envelope
-        # Hashed here, in the request thread, so the committer's critical
-        # section (which holds the cross-process commit lock) stays short.
         self.canonical = envelope.canonical()
         self.sha256 = hashlib.sha256(self.canonical).hexdigest()
-        self.leaf = leaf_hash(self.canonical) if with_leaf else b""
+        self.leaf = log.leaf(self.canonical) if log is not None else b""
         self.done = threading.Event()
         self.result: Stored | None = None
         self.error: BaseException | None = None
@@ -174,14 +324,15 @@ def _existing(conn: sqlite3.Connection, shas: Sequence[str]) -> dict[str, tuple[
     return {str(sha): (int(seq), str(day)) for sha, seq, day in rows}
 
 
-class SQLiteStore:
-    """SQLite implementation of EnvelopeStore, with group commit."""
+class SQLiteStore(EnvelopeStore):
+    """EnvelopeStore in one SQLite file, with group commit; `log`, if given,
+    is written in the same transactions."""
 
     def __init__(
         self,
         path: Path,
         *,
-        log: TransparencyLog | None = None,
+        log: Log | None = None,
         max_pages: int | None = None,
         wait_seconds: float = _WAIT_SECONDS,
     ) -> None:
@@ -190,7 +341,7 @@ class SQLiteStore:
         self._conn = connect(path, max_pages)
         self._conn.executescript(_SCHEMA)
         if log is not None:
-            log.create_tables(self._conn)
+            self._conn.executescript(_LOG_SCHEMA)
         self._read = connect(path)
         # Committers of several server processes queue on this lock in the
         # kernel instead of polling SQLite's busy handler, which sleeps for
@@ -212,12 +363,11 @@ class SQLiteStore:
     def append(self, envelope: Envelope) -> Stored:
         if not isinstance(envelope, Envelope):
             raise NotEncrypted("the store accepts only parsed envelopes")
-        pending = _Pending(envelope, with_leaf=self.log is not None)
+        pending = _Pending(envelope, self.log)
         self._pending.append(pending)
         self._wakeup.set()
-        # No timeout of its own: under gevent a timed wait starts and stops a
-        # timer per request (about 3 of the 16 us a wait and wake-up cost in
-        # a microbenchmark). The committer or the watchdog sets it.
+        # No timeout of its own (a timed wait costs a timer per request under
+        # gevent): the committer or the watchdog sets it.
         pending.done.wait()
         if isinstance(pending.error, StorageUnavailable):
             raise pending.error
@@ -239,18 +389,16 @@ class SQLiteStore:
             self._inflight = []
             # Release the requests only now, with the lock free for the others.
             for item in group:
-                if isinstance(outcome, sqlite3.Error):
+                if isinstance(outcome, Exception):
                     item.error = outcome
                 else:
                     item.result = outcome[item.sha256]
                 item.done.set()
 
-    def _take_turn_and_commit(self) -> tuple[list[_Pending], dict[str, Stored] | sqlite3.Error]:
+    def _take_turn_and_commit(self) -> tuple[list[_Pending], dict[str, Stored] | Exception]:
         """Wait for the other processes' committers, then take the group, so
-        it holds everything that arrived during the wait (their commits take
-        the shared fsync turns, and each turn should make as many of our
-        submissions durable as it can), and commit it. Runs where it may
-        block: see `_offloader`."""
+        it holds everything that arrived during the wait, and commit it.
+        Runs where it may block: see `_offloader`."""
         fcntl.flock(self._commit_lock, fcntl.LOCK_EX)
         try:
             group: list[_Pending] = []
@@ -264,19 +412,19 @@ class SQLiteStore:
         finally:
             fcntl.flock(self._commit_lock, fcntl.LOCK_UN)
 
-    def _commit(self, group: list[_Pending]) -> dict[str, Stored] | sqlite3.Error:
+    def _commit(self, group: list[_Pending]) -> dict[str, Stored] | Exception:
         """Store `group` in one transaction and one fsync (the caller holds the
         commit lock); return each envelope's Stored by sha256, or the error
-        that left nothing stored. A group takes a fixed handful of statements
-        (look up repeats, insert the new rows, their log nodes, the
-        checkpoint), not a few per envelope."""
+        that left nothing stored. A fixed handful of statements per group:
+        look up repeats, insert the new rows, the log's nodes and checkpoint."""
         day = today()
         conn = self._conn
         log = self.log
+        txn = _LogRows(conn)
         try:
             conn.execute("BEGIN IMMEDIATE")
             if log is not None:
-                last = log.begin(conn)
+                last = log.begin(txn)
             else:
                 last = int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM envelopes").fetchone()[0])
             # seq and day per sha256: envelopes stored before, then this group's new ones in order
@@ -290,9 +438,9 @@ class SQLiteStore:
                     if log is not None:
                         log.append_leaf(last, item.leaf)
             insert_rows(conn, "INSERT INTO envelopes (seq, received_on, kid, envelope, sha256) VALUES", 5, rows)
-            size, note = log.seal(conn) if log is not None else (0, "")  # one signed checkpoint per group
+            size, note = log.seal(txn) if log is not None else (0, "")  # one signed checkpoint per group
             conn.execute("COMMIT")
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, LogIntegrityError) as exc:
             if log is not None:
                 log.abort()
             if conn.in_transaction:
@@ -337,19 +485,26 @@ class SQLiteStore:
     def rows_after(self, seq: int) -> Iterator[tuple[int, str, bytes]]:
         cur = self._read.execute("SELECT seq, received_on, envelope FROM envelopes WHERE seq > ? ORDER BY seq", (seq,))
         for row in cur:
-            yield int(row[0]), row[1], bytes(row[2])
+            yield int(row[0]), str(row[1]), bytes(row[2])
+
+    def rows_between(self, first: int, last: int) -> Iterator[tuple[int, str, bytes]]:
+        cur = self._read.execute(
+            "SELECT seq, received_on, envelope FROM envelopes WHERE seq >= ? AND seq <= ? ORDER BY seq", (first, last)
+        )
+        for row in cur:
+            yield int(row[0]), str(row[1]), bytes(row[2])
 
     def count(self) -> int:
         return int(self._read.execute("SELECT COUNT(*) FROM envelopes").fetchone()[0])
 
-    @contextmanager
-    def export_lock(self) -> Iterator[sqlite3.Connection]:
-        """A connection for recording an export, serialised with other exports."""
-        conn = connect(self.path)
-        try:
-            yield conn
-        finally:
-            conn.close()
+    def exported_through(self) -> int:
+        return int(self._read.execute("SELECT COALESCE(MAX(last_seq), 0) FROM exports").fetchone()[0])
+
+    def record_export(self, first_seq: int, last_seq: int, sha256: str, exported_on: str) -> None:
+        self._read.execute(
+            "INSERT INTO exports (first_seq, last_seq, sha256, exported_on) VALUES (?, ?, ?, ?)",
+            (first_seq, last_seq, sha256, exported_on),
+        )
 
     def close(self) -> None:
         self._closing = True
