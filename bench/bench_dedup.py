@@ -1,4 +1,4 @@
-"""Benchmark of keyholder_cli.dedup: pair precision/recall/F1 and registrant counts.
+"""Benchmark of publication.linkage.dedup: pair precision/recall/F1 and registrant counts.
 
 Run: .venv/bin/python bench/bench_dedup.py [--people 100000] [--seed 7] [--skip-febrl]
 
@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from keyholder_cli.dedup import Person, find_duplicates, person_from_record  # noqa: E402
+from publication.linkage.dedup import Person, find_duplicates, person_from_record  # noqa: E402
 from simulate import generate  # noqa: E402
 
 

@@ -1,4 +1,4 @@
-"""Benchmark of keyholder_cli.disclosure: time, suppressions and information loss.
+"""Benchmark of publication.protection.disclosure: time, suppressions and information loss.
 
 Run: .venv/bin/python bench/bench_disclosure.py [--people 200000] [--epsilon 1.0]
 
@@ -19,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from keyholder_cli.disclosure import count_tables, protect  # noqa: E402
-from keyholder_cli.report import write_csvs, write_report  # noqa: E402
+from publication.protection.disclosure import count_tables, protect  # noqa: E402
+from publication.report import write_csvs, write_report  # noqa: E402
 from simulate import generate  # noqa: E402
 
 

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import click
 
+from publication import PublicationError
 from vault import VaultError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -40,7 +41,7 @@ def friendly_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (KeyholderError, VaultError) as exc:
+        except (KeyholderError, VaultError, PublicationError) as exc:
             click.echo(f"keyholder: error: {exc}", err=True)
             sys.exit(1)
         except OSError as exc:

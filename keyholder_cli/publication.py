@@ -18,9 +18,10 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-from . import report
-from .dedup import Person, find_duplicates
-from .disclosure import count_tables, protect
+from publication import report
+from publication.linkage.dedup import Person, find_duplicates
+from publication.protection.disclosure import count_tables, protect
+
 from .errors import KeyholderError
 from .publish import FIELDS, OpenedSet
 

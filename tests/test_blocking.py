@@ -1,4 +1,4 @@
-"""keyholder_cli.blocking: which records the matcher compares.
+"""publication.linkage.blocking: which records the matcher compares.
 
 test_dedup.py checks that find_duplicates joins repeats; this module checks
 the step before it: that `candidate_pairs` puts a likely duplicate in the same
@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from keyholder_cli.blocking import SPARSE_WINDOW, candidate_pairs, encode
-from keyholder_cli.dedup import Person
+from publication.linkage.blocking import SPARSE_WINDOW, candidate_pairs, encode
+from publication.linkage.dedup import Person
 
 ARBER = Person(
     seq=1,

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from test_browser_support import ARTIFACTS, browser_only, chromium  # noqa: F401 - pytest fixtures
 
-from keyholder_cli.disclosure import count_tables, protect
-from keyholder_cli.report import render
+from publication.protection.disclosure import count_tables, protect
+from publication.report import render
 from simulate import generate
 
 pytestmark = browser_only

@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rapidfuzz.distance import OSA
 
-from keyholder_cli.dedup import Person, find_duplicates, person_from_record
-from keyholder_cli.names import normalise, phonetic
+from publication.linkage.dedup import Person, find_duplicates, person_from_record
+from publication.linkage.names import normalise, phonetic
 from simulate import generate
 from simulate.population import date_typo, serbian_latin, to_cyrillic, typo
 

@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 from scipy.optimize import linprog
 
 import schemas
-from keyholder_cli.disclosure import count_tables, protect
-from keyholder_cli.dp import privatise, project, round_to
-from keyholder_cli.tables import Table
+from publication.protection.disclosure import count_tables, protect
+from publication.protection.dp import privatise, project, round_to
+from publication.tables import Table
 from simulate import generate
 
 ON = date(2026, 11, 26)

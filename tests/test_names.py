@@ -1,4 +1,4 @@
-"""keyholder_cli.names: one spelling per name, whatever script or keyboard it was typed on.
+"""publication.linkage.names: one spelling per name, whatever script or keyboard it was typed on.
 
 test_dedup.py checks a handful of spellings and the matcher end to end; this
 module checks the two functions on their own: diaspora names in Albanian,
@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from keyholder_cli.names import normalise, phonetic, tokens
+from publication.linkage.names import normalise, phonetic, tokens
 
 
 def key(name: str) -> str:

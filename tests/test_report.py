@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from keyholder_cli.disclosure import count_tables, protect
-from keyholder_cli.report import render, write_csvs, write_report
+from publication.protection.disclosure import count_tables, protect
+from publication.report import render, write_csvs, write_report
 from simulate import generate
 
 ON = date(2026, 11, 26)
@@ -100,7 +100,7 @@ def test_failed_write_leaves_nothing(aggregates: dict, tmp_path: Path) -> None:
 def test_charts_drawn_in_parallel_match_those_drawn_one_by_one(aggregates: dict, monkeypatch) -> None:
     page = render(aggregates)
     assert page.count("<svg") >= 2  # several charts, so the parallel path ran
-    monkeypatch.setattr("keyholder_cli.report.os.cpu_count", lambda: 1)
+    monkeypatch.setattr("publication.report.page.os.cpu_count", lambda: 1)
     assert render(aggregates) == page  # the reproducible publication does not depend on the cores
 
 

@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linprog
 
-from keyholder_cli import suppression as S
-from keyholder_cli.tables import count_tables
+from publication.protection import suppression as S
+from publication.tables import count_tables
 
 ON = date(2026, 11, 26)
 _people = st.lists(

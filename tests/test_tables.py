@@ -9,8 +9,8 @@ from unittest import mock
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from keyholder_cli import tables
-from keyholder_cli.tables import CROSS, NONE_TICKED, NOT_STATED, ONE_WAY, age_band, count_tables
+from publication import tables
+from publication.tables import CROSS, NONE_TICKED, NOT_STATED, ONE_WAY, age_band, count_tables
 
 ON = date(2026, 11, 26)
 

@@ -39,9 +39,9 @@ from importlib import metadata
 
 import numpy as np
 
+from ..tables import NOT_STATED, Table, count_tables
 from . import suppression
 from .suppression import Lattice, build_lattice, key_of
-from .tables import NOT_STATED, Table, count_tables
 
 __all__ = ["AGGREGATES_FORMAT", "Table", "count_tables", "protect"]
 

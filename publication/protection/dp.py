@@ -38,7 +38,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import opendp.prelude as dp
 
-from .tables import CROSS, NONE_TICKED, Table, domain
+from ..tables import CROSS, NONE_TICKED, Table, domain
 
 __all__ = ["Release", "privatise"]
 

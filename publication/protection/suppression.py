@@ -56,7 +56,7 @@ import highspy
 import numpy as np
 from scipy.sparse import coo_matrix, csr_matrix, hstack
 
-from .tables import NONE_TICKED, Table
+from ..tables import NONE_TICKED, Table
 
 __all__ = ["Key", "Lattice", "ProtectionError", "audit", "build_lattice", "key_of", "suppress"]
 

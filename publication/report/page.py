@@ -22,22 +22,25 @@ from __future__ import annotations
 import csv
 import html
 import io
+import multiprocessing as mp
 import os
 import re
 import tempfile
 from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import matplotlib
 
-from vault.workers import forked_workers
+from ..errors import WorkerDied
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from .report_labels import TEXT, label  # noqa: E402
+from .labels import TEXT, label  # noqa: E402
 
-__all__ = ["write_csvs", "write_report"]
+__all__ = ["render", "render_csvs", "write_csvs", "write_report"]
 
 CHARTS = ("residence_country", "origin_country", "origin_municipality", "education_level", "occupation", "engagement")
 NUMBERS_ONLY = ("status", "field_of_study", "age_band", "sex", "emigration_reason")
@@ -205,8 +208,13 @@ def _charts(tables: list[dict]) -> dict[str, str]:
     workers = min(len(tables), os.cpu_count() or 1)
     if workers < 2:
         return {t["name"]: _chart(t) for t in tables}
-    with forked_workers(workers) as pool:
+    pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"))
+    try:
         return dict(zip((t["name"] for t in tables), pool.map(_chart, tables), strict=True))
+    except BrokenProcessPool:
+        raise WorkerDied() from None
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # no worker outlives the call
 
 
 def render(aggregates: dict) -> str:
