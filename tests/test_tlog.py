@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import sqlite3
 import threading
 
 import pytest
+import tlog_verifier as tv
 from support import submission
 
 import vault
-from intake.store import SQLiteLogStorage, SQLiteStore, StorageUnavailable
+from intake.store import LogIntegrityError, SQLiteLogStorage, SQLiteStore, StorageUnavailable
 from intake.store.sqlite import _LOG_SCHEMA, nodes_query
-from intake.tlog import TransparencyLog, ensure_log_key, load_log_key, node_pos, size_for_nodes
+from intake.tlog import BeyondTree, TransparencyLog, ensure_log_key, load_log_key, node_pos, size_for_nodes
 from vault.merkle import CompactRange
 
 
@@ -96,3 +99,93 @@ def test_a_replaced_key_signs_afresh_instead_of_reusing_the_old_checkpoint(tmp_p
     assert made
     size, note = TransparencyLog(SQLiteLogStorage(tmp_path / "db"), new).sync()
     assert size == 1 and vault.open_checkpoint(note, new.verifier()).size == 1
+
+
+class _MemoryStorage:
+    """intake.store's LogStorage and LogTransaction over dicts: the log must
+    need nothing more of a store than that interface (issue 16's PostgreSQL
+    store implements the same)."""
+
+    def __init__(self) -> None:
+        self.nodes: dict[int, bytes] = {}
+        self.checkpoint: tuple[int, str] | None = None
+        self.envelopes: list[bytes] = []  # canonical bytes, seq = index + 1
+
+    def read_nodes(self, positions):
+        return {p: self.nodes[p] for p in positions if p in self.nodes}
+
+    def read_checkpoint(self):
+        return self.checkpoint
+
+    def tree_state(self):
+        return len(self.nodes), len(self.envelopes)
+
+    def envelopes_after(self, seq, limit):
+        return [(i + 1, e) for i, e in enumerate(self.envelopes)][seq : seq + limit]
+
+    def write_nodes(self, rows):
+        self.nodes.update(rows)
+
+    def write_checkpoint(self, size, note):
+        self.checkpoint = (size, note)
+
+    @contextlib.contextmanager
+    def reading(self):
+        yield self
+
+    snapshot = reading
+
+    @contextlib.contextmanager
+    def transaction(self):
+        before = (dict(self.nodes), self.checkpoint, list(self.envelopes))
+        try:
+            yield self
+        except BaseException:
+            self.nodes, self.checkpoint, self.envelopes = before
+            raise
+
+    def close(self) -> None:
+        pass
+
+
+def test_the_log_runs_on_any_storage_that_implements_the_interface(tmp_path):
+    signer, _ = ensure_log_key(tmp_path)
+    storage = _MemoryStorage()
+    log = TransparencyLog(storage, signer)
+    storage.envelopes = [b"before the log %d" % i for i in range(3)]  # logged by the first sync
+    assert log.sync()[0] == 3
+    key = tv.parse_key(signer.verifier().encode())
+    heads = [tv.open_checkpoint(log.latest()[1], key)]
+    for group in range(4):  # what a store's transaction does for each group
+        with storage.transaction() as txn:
+            last = log.begin(txn)
+            for i in range(group + 1):
+                canonical = b"group %d envelope %d" % (group, i)
+                storage.envelopes.append(canonical)
+                last += 1
+                log.append_leaf(last, log.leaf(canonical))
+            size, note = log.seal(txn)
+        log.committed()
+        head = tv.open_checkpoint(note, key)
+        assert head.size == size == len(storage.envelopes)
+        assert head.root == tv.mth(storage.envelopes)
+        for seq in range(1, size + 1):
+            receipt = {"seq": seq, "envelope_sha256": hashlib.sha256(storage.envelopes[seq - 1]).hexdigest()}
+            receipt |= log.receipt_members(seq, size, note)
+            assert tv.check_receipt(receipt, storage.envelopes[seq - 1], key).size == size
+        tv.check_consistency(heads[-1], head, log.consistency_proof(heads[-1].size, head.size))
+        heads.append(head)
+    with pytest.raises(BeyondTree):
+        log.inclusion_proof(0, heads[-1].size + 1)
+
+
+def test_a_log_that_disagrees_with_the_envelopes_rolls_back_the_transaction(tmp_path):
+    signer, _ = ensure_log_key(tmp_path)
+    storage = _MemoryStorage()
+    log = TransparencyLog(storage, signer)
+    log.sync()
+    with pytest.raises(LogIntegrityError, match="does not follow"), storage.transaction() as txn:
+        log.begin(txn)
+        storage.envelopes.append(b"x")
+        log.append_leaf(2, log.leaf(b"x"))  # seq 2 where the tree expects 1
+    assert storage.envelopes == [] and storage.nodes == {}
