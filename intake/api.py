@@ -18,7 +18,7 @@ from vault import MalformedEnvelope, parse_envelope
 
 from .config import IntakeConfig
 from .keyring import Keyring, load_keyring
-from .pages import SECURITY_HEADERS
+from . import pages
 from .store import CommitUnconfirmed, EnvelopeStore, LogUnavailable, StorageUnavailable, Stored
 from .tlog import TransparencyLog
 
@@ -63,12 +63,10 @@ _RECEIPT_FORMAT_JSON = json.dumps(RECEIPT_FORMAT)
 
 def receipt_json(stored: Stored, log_members: dict[str, Any] | None) -> str:
     """The receipt, byte for byte as jsonify writes it (sorted keys, compact,
-    ASCII only, a final newline), formatted directly, because one is written
-    for every submission. The integers need no care; the hash is lowercase
-    hex and the audit path base64, which JSON never escapes; the day and the
-    checkpoint note (shared by a whole group, with its newlines and em dash)
-    are escaped by `json` once each and remembered. tests/test_api.py checks
-    this against json.dumps for any values."""
+    ASCII only, a final newline), but formatted directly: one is written per
+    submission (docs/performance.md). Hex and base64 need no escaping; the
+    day and the group's checkpoint note are escaped once and remembered.
+    tests/test_api.py checks it against json.dumps for any values."""
     sha, seq, fmt, day = stored.envelope_sha256, stored.seq, _RECEIPT_FORMAT_JSON, _json_string(stored.received_on)
     if log_members is None:
         return f'{{"envelope_sha256":"{sha}","format":{fmt},"received_on":{day},"seq":{seq:d}}}\n'
@@ -125,13 +123,10 @@ def too_deep(text: bytes, limit: int = MAX_DEPTH) -> bool:
 
 
 class KeyCache:
-    """Re-reads keys.json when it changes, so `intake keys add` takes effect
-    without a restart.
-
-    As a container of kids (what a submission is checked against) it looks
-    at the file only for a kid it does not know yet: keys.json only grows
-    (`intake keys add` is the one writer), so a kid once seen stays
-    installed, and a submission need not cost a stat of the file."""
+    """The installed keys, re-read when keys.json changes, so `intake keys
+    add` takes effect without a restart. `kid in cache` looks at the file
+    only for a kid not seen yet: keys.json only grows, so a submission with
+    a known kid costs no stat of the file."""
 
     def __init__(self, config: IntakeConfig) -> None:
         self._path = config.keys_path
@@ -232,19 +227,12 @@ _UNAVAILABLE = "503 SERVICE UNAVAILABLE"
 
 
 class SubmissionHandler:
-    """POST /api/v1/submissions (FORMATS.md section 4) as a plain WSGI
-    handler, in front of the Flask application (in `app.wsgi_app`, the
-    middleware slot Flask documents).
-
-    Every registration is one such request: it is the intake's one hot path.
-    Under load, Flask's machinery per request (a request context, URL
-    matching, a Response object, the after-request hooks) took about a third
-    of a submission's CPU (docs/performance.md). This handler answers the path
-    with the bytes the Flask view did: the same receipt and JSON errors, the
-    same security headers (pages.SECURITY_HEADERS), no cookie; tests compare
-    its answers with Flask's. It is the one implementation of the path: any
-    other method on it gets 405 here, and a failure of its own a JSON 500.
-    Every other path goes on to Flask."""
+    """The one implementation of /api/v1/submissions (FORMATS.md section 4):
+    a plain WSGI handler in front of Flask (in `app.wsgi_app`), because every
+    registration is one such request and Flask's per-request machinery cost
+    about a third of it (docs/performance.md). It answers as Flask would: the
+    JSON errors, pages.DEFAULT_HEADERS, no cookie; any other method is a 405
+    here, a failure of its own a JSON 500. Every other path goes to Flask."""
 
     def __init__(
         self,
@@ -261,7 +249,7 @@ class SubmissionHandler:
         self.log = log
         self.keys = keys
         self.logger = logger
-        self.headers = [*SECURITY_HEADERS.items(), ("Cache-Control", "no-store")]
+        self.headers = list(pages.DEFAULT_HEADERS)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO") != SUBMISSIONS:

@@ -36,6 +36,7 @@ from .forms import LANGUAGES, build_form
 from .keyring import load_keyring
 
 __all__ = [
+    "DEFAULT_HEADERS",
     "HTML_LANG",
     "MANIFEST_PATH",
     "SECURITY_HEADERS",
@@ -97,6 +98,10 @@ SECURITY_HEADERS: Mapping[str, str] = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cross-Origin-Resource-Policy": "same-origin",
 }
+# Every response's headers unless its route sets its own: the security
+# headers and no caching. The one list: Flask's after-request hook and
+# api.SubmissionHandler (which answers in front of Flask) both use it.
+DEFAULT_HEADERS: tuple[tuple[str, str], ...] = (*SECURITY_HEADERS.items(), ("Cache-Control", "no-store"))
 _MIMETYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml", ".json": "application/json"}
 
 
@@ -111,10 +116,9 @@ class _NoSession(SessionInterface):
         return None
 
 
-def _security_headers(response: Response) -> Response:
-    for name, value in SECURITY_HEADERS.items():
+def _default_headers(response: Response) -> Response:
+    for name, value in DEFAULT_HEADERS:
         response.headers.setdefault(name, value)
-    response.headers.setdefault("Cache-Control", "no-store")
     # Belt and braces for the no-cookie rule, whatever else might try to set one.
     response.headers.pop("Set-Cookie", None)
     return response
@@ -154,7 +158,7 @@ def init_app(app: Flask, config: IntakeConfig) -> None:
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
     app.session_interface = _NoSession()
-    app.after_request(_security_headers)
+    app.after_request(_default_headers)
 
 
 class _StaticFiles:

@@ -467,3 +467,34 @@ def test_a_500_under_api_is_json_and_any_500_carries_the_security_headers(faulty
     assert_json_error(resp.status_code, dict(resp.headers), resp.data, 500, "internal_error")
     monkeypatch.undo()
     assert store.count() == 0
+
+
+def test_every_route_takes_its_headers_from_the_one_list(tmp_path, ministry_key, monkeypatch):
+    """A header added to pages.DEFAULT_HEADERS reaches the submission route
+    (answered in front of Flask) and Flask's routes alike, in the same order."""
+    from intake import IntakeConfig, create_app, pages
+    from intake.keyring import add_bundle
+
+    extra = ("X-Test-Header", "one list")
+    monkeypatch.setattr(pages, "DEFAULT_HEADERS", (*pages.DEFAULT_HEADERS, extra))
+    config = IntakeConfig(data_dir=tmp_path / "d")
+    config.data_dir.mkdir()
+    add_bundle(config.keys_path, ministry_key.bundle().to_json())
+    app = create_app(config)
+    try:
+        client = app.test_client()
+        answers = [
+            client.post("/api/v1/submissions", json=vault.seal(submission(), ministry_key.public_key).to_json()),
+            client.post("/api/v1/submissions", data=b"{}", content_type="text/plain"),
+            client.get("/api/v1/submissions"),
+            client.get("/api/v1/keys"),
+            client.get("/healthz"),
+            client.get("/api/v1/nowhere"),
+        ]
+        for resp in answers:
+            names = [name for name, _ in pages.DEFAULT_HEADERS]
+            got = [(name, value) for name, value in resp.headers.items() if name in names]
+            assert got == list(pages.DEFAULT_HEADERS), resp.request.path
+    finally:
+        app.extensions["dvr_store"].close()
+        app.extensions["dvr_log"].close()
