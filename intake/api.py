@@ -16,9 +16,9 @@ from werkzeug.http import parse_options_header
 
 from vault import MalformedEnvelope, parse_envelope
 
+from . import pages
 from .config import IntakeConfig
 from .keyring import Keyring, load_keyring
-from . import pages
 from .store import CommitUnconfirmed, EnvelopeStore, LogUnavailable, StorageUnavailable, Stored
 from .tlog import TransparencyLog
 
