@@ -1,6 +1,11 @@
 """The vault's audit log on the workstation: appending entries, verifying
 the log with its signed head, and checking a publication against it.
 
+Verification never writes. A command verifies once, at its start
+(`resume`, which also finishes a rotation a stop left half-done: the one
+repair, and an explicit step), and hands the verified state (`AuditResult`)
+to every `append`, which extends it.
+
 The log format and its rules are `vault.auditlog`'s; this module adds what
 depends on the vault directory: the head file `V/audit.head`, the current
 key bundle as the trust anchor, and the import history in the database that
@@ -39,9 +44,12 @@ from .vaultdir import ROTATION_NAME, Vault, write_json
 __all__ = [
     "AuditResult",
     "PublicationMismatch",
+    "append",
     "append_entry",
     "check_publication",
+    "finish_rotation",
     "finished_rotation_message",
+    "resume",
     "start_log",
     "verify_copies",
     "verify_vault",
@@ -54,10 +62,13 @@ class PublicationMismatch(KeyholderError):
 
 @dataclass
 class AuditResult:
+    """A verified log, the bundle it was checked against, and what to tell the officer."""
+
     log: VerifiedLog
     anchor: KeyBundle
     warnings: list[str] = field(default_factory=list)
-    finished_rotation: str | None = None  # the kid made current by `_finish_rotation`
+    pending_rotation: KeyBundle | None = None  # logged, but its bundle is not yet the vault's current one
+    finished_rotation: str | None = None  # the kid `finish_rotation` made current
 
 
 def start_log(vault: Vault, kind: str, key: UnlockedKey, details: Mapping[str, Any]) -> AuditEntry:
@@ -68,24 +79,44 @@ def start_log(vault: Vault, kind: str, key: UnlockedKey, details: Mapping[str, A
 
 
 def append_entry(vault: Vault, kind: str, details: Mapping[str, Any], key: UnlockedKey | None = None) -> AuditEntry:
-    """Append an entry to the vault's log, fsynced before this returns.
+    """TEMPORARY, for publish_audit until publishing is one orchestration: verify, then `append`."""
+    return append(vault, resume(vault), kind, details, key)
 
-    The whole log is verified first, with its head, and a tampered log is
-    refused. Before a signed entry covers the unsigned ones before it, each
-    unsigned `import` entry must match the vault's import history.
+
+def append(
+    vault: Vault, state: AuditResult, kind: str, details: Mapping[str, Any], key: UnlockedKey | None = None
+) -> AuditEntry:
+    """Append an entry to the vault's log, fsynced before this returns, and add it to `state`.
+
+    `state` is the command's verified log (`resume`): a log that changed
+    since is refused (the entry would not follow `state`'s last one). Before
+    a signed entry covers the unsigned ones before it, each unsigned
+    `import` entry must match the vault's import history.
     """
-    result = verify_vault(vault)
+    if state.pending_rotation is not None:
+        raise KeyholderError("the vault's last rotation is not finished; `audit.resume` finishes it first")
     if key is not None:
-        if key.kid != result.log.current_kid and kind != "rotation":
-            raise KeyholderError(f"the audit log's current key is {result.log.current_kid}, not {key.kid}")
-        _check_unsigned_imports(vault, result.log)
-    return _append(vault.audit_path, kind, details, key, head_path=vault.audit_head_path if key else None)
+        if key.kid != state.log.current_kid and kind != "rotation":
+            raise KeyholderError(f"the audit log's current key is {state.log.current_kid}, not {key.kid}")
+        _check_unsigned_imports(vault, state.log)
+    last = state.log.last
+    if last is None or _last_line_sha256(vault.audit_path) != last.sha256:
+        moved = "was written by another command since this one verified the log"
+        raise AuditLogError(len(state.log.entries) + 1, moved)
+    entry = _append(vault.audit_path, kind, details, key, head_path=vault.audit_head_path if key else None)
+    state.log.add(entry)
+    return entry
+
+
+def _last_line_sha256(path: Path) -> str:
+    """The SHA-256 of the log file's last line, as `AuditEntry.sha256` (no verification)."""
+    return hashlib.sha256(_read_log(path).rstrip(b"\n").rsplit(b"\n", 1)[-1]).hexdigest()
 
 
 def _import_rows(vault: Vault) -> set[tuple[str, int, int, int]]:
     if not vault.db_path.exists():
         return set()
-    conn = vault.connect()
+    conn = vault.connect_read_only()
     try:
         rows = conn.execute("SELECT batch_sha256, first_seq, last_seq, new_envelopes FROM imports").fetchall()
     finally:
@@ -119,21 +150,17 @@ def _read_log(path: Path) -> bytes:
 
 
 def verify_vault(vault: Vault) -> AuditResult:
-    """Verify the vault's log against its current bundle and its signed head.
+    """Verify the vault's log against its current bundle and its signed head; write nothing.
 
-    The one repair it makes: a rotation whose signed entry reached the log
-    but whose bundle never became current (`_finish_rotation`)."""
+    A rotation whose signed entry reached the log but whose bundle never
+    became current (`keyholder rotate` stopped between the two) verifies
+    against the new epoch's bundle and is left in `pending_rotation`, for
+    `finish_rotation`; any other disagreement between log and bundle is refused."""
     anchor = load_bundle(read_json(vault.require().bundle_path), require_signature=True)
     data = _read_log(vault.audit_path)
     log = verify_log(data, anchor=anchor)
-    finished = None
-    if log.current_kid != anchor.kid:
-        finished = _finish_rotation(vault, log, data)
-        if finished is not None:
-            anchor = finished
-    result = AuditResult(log, anchor, finished_rotation=finished.kid if finished else None)
-    if finished is not None:
-        result.warnings.append(finished_rotation_message(vault, finished.kid))
+    pending = _pending_rotation(vault, log) if log.current_kid != anchor.kid else None
+    result = AuditResult(log, pending or anchor, pending_rotation=pending)
     try:
         head = strict_json(vault.audit_head_path.read_bytes())
     except FileNotFoundError:
@@ -143,7 +170,7 @@ def verify_vault(vault: Vault) -> AuditResult:
     seq = verify_head(head, log)
     if seq < log.last_signed:
         result.warnings.append(f"the signed head names entry {seq}, not the last signed entry {log.last_signed}")
-    if log.current_kid != anchor.kid:
+    if log.current_kid != result.anchor.kid:
         raise AuditLogError(
             len(log.entries),
             f"the log's current key is {log.current_kid}, but the vault's current bundle is {anchor.kid}",
@@ -156,6 +183,15 @@ def verify_vault(vault: Vault) -> AuditResult:
     return result
 
 
+def resume(vault: Vault) -> AuditResult:
+    """The start of every command that uses the vault's log: verify it once,
+    and finish a rotation a stop left half-done (`finish_rotation`)."""
+    result = verify_vault(vault)
+    if result.pending_rotation is not None:
+        finish_rotation(vault, result)
+    return result
+
+
 def finished_rotation_message(vault: Vault, kid: str) -> str:
     return (
         f"finished the rotation to key {kid}, which was logged but stopped before its bundle became"
@@ -163,20 +199,20 @@ def finished_rotation_message(vault: Vault, kid: str) -> str:
     )
 
 
-def _finish_rotation(vault: Vault, log: VerifiedLog, data: bytes) -> KeyBundle | None:
-    """Make current the key a rotation left behind, or return None.
+def _pending_rotation(vault: Vault, log: VerifiedLog) -> KeyBundle | None:
+    """The bundle of a logged rotation that never became current, or None.
 
     `keyholder rotate` logs the signed `rotation` entry, then writes the
     statement's copy and the new bundle. A full disk or a power cut between
-    the two leaves a log whose current key is not the vault's bundle, and
-    every command would refuse the vault. When the log's last entry is that
-    rotation and the new epoch's files are the ones it names (the log itself
-    verifies the old key's signature over the hand-over), the two files are
-    written now, as the rotation would have written them."""
+    the two leaves a log whose current key is not the vault's bundle. When
+    the log's last entry is that rotation, and the new epoch's files are the
+    ones it names (the log verified the old key's signature over the
+    hand-over and establishes this bundle's signing key), the rotation can
+    be finished."""
     last = log.entries[-1]
-    epoch = vault.epoch_dir(log.current_kid)
     if last.kind != "rotation" or last.kid != log.current_kid:
         return None
+    epoch = vault.epoch_dir(log.current_kid)
     try:
         bundle = load_bundle(read_json(epoch / "bundle.json"), require_signature=True)
         statement = read_json(epoch / ROTATION_NAME)
@@ -184,13 +220,22 @@ def _finish_rotation(vault: Vault, log: VerifiedLog, data: bytes) -> KeyBundle |
         return None
     if bundle.kid != log.current_kid or statement != last.details.get("statement"):
         return None
-    try:
-        verify_log(data, anchor=bundle)  # the log establishes this very bundle's signing key
-    except AuditLogError:
+    if log.signing_keys.get(bundle.kid) != bundle.signing_key:
         return None
-    write_json(vault.rotation_path, statement)
-    write_json(vault.bundle_path, bundle.to_json())
     return bundle
+
+
+def finish_rotation(vault: Vault, result: AuditResult) -> None:
+    """Write the statement's copy and the bundle of `result.pending_rotation`,
+    as the rotation would have written them, and record it in `result`."""
+    bundle = result.pending_rotation
+    if bundle is None:
+        return
+    write_json(vault.rotation_path, read_json(vault.epoch_dir(bundle.kid) / ROTATION_NAME))
+    write_json(vault.bundle_path, bundle.to_json())
+    result.pending_rotation = None
+    result.finished_rotation = bundle.kid
+    result.warnings.insert(0, finished_rotation_message(vault, bundle.kid))
 
 
 def verify_copies(log_path: Path, bundle_path: Path, head_file: Path | None = None) -> AuditResult:

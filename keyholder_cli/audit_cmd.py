@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from .audit import check_publication, verify_copies, verify_vault
+from .audit import check_publication, resume, verify_copies
 from .audit_summary import summarise
 from .errors import KeyholderError, friendly_errors
 from .vaultdir import Vault
@@ -61,7 +61,7 @@ def verify(
     if vault_dir is not None:
         if log_file or bundle_file or head_file:
             raise KeyholderError("give either --vault or --log with --key-bundle, not both")
-        result = verify_vault(Vault(vault_dir))
+        result = resume(Vault(vault_dir))
     elif log_file is not None and bundle_file is not None:
         result = verify_copies(log_file, bundle_file, head_file)
     else:

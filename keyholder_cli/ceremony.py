@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import click
-
 from vault import (
     InvalidEnvelope,
     KeyBundle,
@@ -35,6 +33,7 @@ from vault.shares import MAX_SHARES, normalise_share
 
 from . import audit
 from .errors import KeyholderError
+from .prompter import Prompter
 from .shareio import read_share_file, write_custody, write_share_files
 from .vaultdir import Vault, write_json
 
@@ -98,49 +97,49 @@ def prove_shares(shares: list[str], threshold: int, key: UnlockedKey) -> None:
             raise KeyholderError(f"the shares give another key back; {_STOPPED}")
 
 
-def _show(number: int, count: int, officer: str, share: str, kid: str) -> None:
-    click.clear()
-    click.echo(f"Share {number} of {count} for {officer} (key {kid[:16]})\n")
+def _show(ui: Prompter, number: int, count: int, officer: str, share: str, kid: str) -> None:
+    ui.clear()
+    ui.say(f"Share {number} of {count} for {officer} (key {kid[:16]})\n")
     words = share.split()
     for row in range(0, len(words), 4):
-        click.echo("    ".join(f"{j + 1:>2}. {w:<9}" for j, w in enumerate(words[row : row + 4], start=row)))
-    click.echo("")
-    click.prompt("Write the words down in order, check them, then press Enter", default="", show_default=False)
-    click.clear()
+        ui.say("    ".join(f"{j + 1:>2}. {w:<9}" for j, w in enumerate(words[row : row + 4], start=row)))
+    ui.say("")
+    ui.wait("Write the words down in order, check them, then press Enter")
+    ui.clear()
 
 
-def _hand_out(number: int, count: int, officer: str, share: str, kid: str) -> str:
+def _hand_out(ui: Prompter, number: int, count: int, officer: str, share: str, kid: str) -> str:
     """Show one officer their share and have them type it back."""
-    click.clear()
-    click.echo(f"Officer {number} of {count}: {officer}")
-    click.prompt("Only this officer may look at the screen now. Press Enter to show it", default="", show_default=False)
-    _show(number, count, officer, share, kid)
+    ui.clear()
+    ui.say(f"Officer {number} of {count}: {officer}")
+    ui.wait("Only this officer may look at the screen now. Press Enter to show it")
+    _show(ui, number, count, officer, share, kid)
     words = share.split()
     for _attempt in range(3):
-        typed = normalise_share(click.prompt(f"{officer}, type your share back (hidden)", hide_input=True)).split()
+        typed = normalise_share(ui.ask(f"{officer}, type your share back (hidden)", hidden=True)).split()
         if typed == words:
-            click.clear()
+            ui.clear()
             return share
         wrong = [str(k + 1) for k in range(max(len(words), len(typed))) if words[k : k + 1] != typed[k : k + 1]]
-        click.echo(f"That does not match: word {', '.join(wrong[:6])} {'differs' if len(wrong) == 1 else 'differ'}.")
-        if click.confirm("Show the share again?", default=False):
-            _show(number, count, officer, share, kid)
-    click.clear()
+        ui.say(f"That does not match: word {', '.join(wrong[:6])} {'differs' if len(wrong) == 1 else 'differ'}.")
+        if ui.yes("Show the share again?"):
+            _show(ui, number, count, officer, share, kid)
+    ui.clear()
     raise KeyholderError(f"{officer} could not confirm share {number}; {_STOPPED}")
 
 
-def make_epoch(officers: list[str], threshold: int, shares_out: Path | None) -> NewEpoch:
+def make_epoch(officers: list[str], threshold: int, shares_out: Path | None, ui: Prompter) -> NewEpoch:
     """Draw a master secret, split it, hand the shares out, and prove them."""
     master = new_master_secret()
     key = derive_keys(master)
     split = split_secret(master, threshold, len(officers))
     prove_shares(list(split.shares), threshold, key)
     if shares_out is not None:
-        click.echo(SHARES_OUT_WARNING.format(dir=shares_out, m=threshold), err=True)
+        ui.say(SHARES_OUT_WARNING.format(dir=shares_out, m=threshold), err=True)
         confirmed = [read_share_file(path) for path in write_share_files(shares_out, split, officers, key.kid)]
     else:
         confirmed = [
-            _hand_out(i + 1, len(officers), name, share, key.kid)
+            _hand_out(ui, i + 1, len(officers), name, share, key.kid)
             for i, (name, share) in enumerate(zip(officers, split.shares, strict=True))
         ]
     prove_shares(confirmed, threshold, key)
@@ -155,12 +154,14 @@ def write_epoch_files(vault: Vault, epoch: NewEpoch, extra: dict[str, dict[str, 
     write_json(vault.epoch_dir(epoch.key.kid) / "bundle.json", epoch.bundle.to_json())
 
 
-def run_ceremony(vault: Vault, officers: list[str], threshold: int, shares_out: Path | None) -> NewEpoch:
+def run_ceremony(
+    vault: Vault, officers: list[str], threshold: int, shares_out: Path | None, ui: Prompter
+) -> NewEpoch:
     """Make a new vault whose key is held by the officers' shares."""
     if vault.root.exists() and any(vault.root.iterdir()):
         raise KeyholderError(f"{vault.root} exists and is not empty; a ceremony makes a new vault")
     check_quorum(len(officers), threshold)
-    epoch = make_epoch(officers, threshold, shares_out)
+    epoch = make_epoch(officers, threshold, shares_out, ui)
     with vault.making(epoch.key.kid):
         audit.start_log(vault, "ceremony", epoch.key, epoch.custody_details())
         write_epoch_files(vault, epoch)

@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING
 
 import click
 
+from .audit import resume
 from .audit_cmd import audit
+from .console import ClickPrompter
 from .custody import init_vault, read_passphrase
 from .custody_cmd import ceremony, check_share, rotate, share_file_option
 from .errors import friendly_errors
@@ -55,7 +57,7 @@ main.add_command(check_share)
 def init(vault_dir: Path, passphrase_file: Path | None) -> None:
     """Make a vault: a new key, sealed under a passphrase, and its public bundle."""
     vault = Vault(vault_dir)
-    passphrase = read_passphrase(passphrase_file, confirm=True)
+    passphrase = read_passphrase(passphrase_file, confirm=True, ui=ClickPrompter())
     key = init_vault(vault, passphrase)
     click.echo(f"vault created in {vault_dir}; key {key.kid} (fingerprint {key.kid[:16]})")
     click.echo(f"carry {vault.bundle_path} to the intake server: intake keys add --data DIR {vault.bundle_path}")
@@ -74,15 +76,16 @@ def init(vault_dir: Path, passphrase_file: Path | None) -> None:
 def import_(vault_dir: Path, repin: bool, accept_unknown_keys: bool, batches: tuple[Path, ...]) -> None:
     """Check batch files and keep their envelopes (still sealed)."""
     vault = Vault(vault_dir)
+    state = resume(vault)
     for path in batches:
         with _progress_bar(batch_size(path), f"checking {path.name}") as bar:
             result = import_batch(
-                vault, path, repin=repin, accept_unknown_keys=accept_unknown_keys, progress=bar.update
+                vault, path, repin=repin, accept_unknown_keys=accept_unknown_keys, progress=bar.update, state=state
             )
         for sentence in result.log.sentences() if result.log else ():
             click.echo(f"{path.name}: {sentence}")
         if result.new:
-            record_import(vault, result)
+            record_import(vault, state, result)
         if result.new == 0:
             click.echo(f"{path.name}: already imported (seq {result.first_seq}..{result.last_seq}); nothing changed")
         else:

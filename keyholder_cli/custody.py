@@ -11,12 +11,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import click
-
 from vault import Argon2Cost, UnlockedKey, derive_keys, new_master_secret, open_keyfile, seal_keyfile
 
 from . import audit
 from .errors import KeyholderError
+from .prompter import Prompter
 from .shareio import read_json
 from .vaultdir import Vault, write_json
 
@@ -29,7 +28,7 @@ def kdf_cost() -> Argon2Cost:
     return Argon2Cost.production()
 
 
-def read_passphrase(passphrase_file: Path | None, *, confirm: bool) -> bytes:
+def read_passphrase(passphrase_file: Path | None, *, confirm: bool, ui: Prompter) -> bytes:
     """From a file (its first line) or a hidden prompt."""
     if passphrase_file is not None:
         try:
@@ -38,7 +37,7 @@ def read_passphrase(passphrase_file: Path | None, *, confirm: bool) -> bytes:
             raise KeyholderError(f"the passphrase file {passphrase_file.name} is not UTF-8 text") from None
         passphrase = text[0] if text else ""
     else:
-        passphrase = click.prompt("Passphrase", hide_input=True, confirmation_prompt=confirm, err=True)
+        passphrase = ui.ask("Passphrase", hidden=True, confirm=confirm, err=True)
     if not passphrase:
         raise KeyholderError("the passphrase is empty")
     return passphrase.encode("utf-8")

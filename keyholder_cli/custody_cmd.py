@@ -11,6 +11,7 @@ from vault import InvalidShare, describe_share
 
 from . import audit
 from .ceremony import check_quorum, officer_list, run_ceremony
+from .console import ClickPrompter
 from .errors import KeyholderError, friendly_errors
 from .rotate import rotate_to_passphrase, rotate_to_shares, rotation_attempt
 from .shareio import read_custody, read_share_file
@@ -63,7 +64,7 @@ def ceremony(
     """Make a new vault whose key only M of N officers together can unlock."""
     _refuse_shares_in_vault(shares_out, vault_dir)
     vault = Vault(vault_dir)
-    epoch = run_ceremony(vault, officer_list(officer_names, officers), threshold, shares_out)
+    epoch = run_ceremony(vault, officer_list(officer_names, officers), threshold, shares_out, ClickPrompter())
     click.echo(
         f"vault created in {vault_dir}; key {epoch.key.kid}; {threshold} of {officers} shares"
         f" (SLIP-39 identifier {epoch.split.identifier}); two quorums recombined and a canary envelope opened"
@@ -105,16 +106,17 @@ def rotate(
     names = officer_list(officer_names, officers) if officers is not None else []
     if officers is not None and threshold is not None:
         check_quorum(officers, threshold)
-    finished = audit.verify_vault(vault).finished_rotation
-    if finished is not None:  # that rotation is what this one was meant to do
-        click.echo(f"{audit.finished_rotation_message(vault, finished)}; no new rotation started")
+    state = audit.resume(vault)
+    if state.finished_rotation is not None:  # that rotation is what this one was meant to do
+        click.echo(f"{audit.finished_rotation_message(vault, state.finished_rotation)}; no new rotation started")
         return
-    unlocked = unlock_vault(vault, "rotate", share_files=share_files, passphrase_file=passphrase_file)
-    with rotation_attempt(vault, unlocked.current):
+    ui = ClickPrompter()
+    unlocked = unlock_vault(vault, "rotate", ui, state, share_files=share_files, passphrase_file=passphrase_file)
+    with rotation_attempt(vault, unlocked.current, state):
         if officers is not None and threshold is not None:
-            rotated = rotate_to_shares(vault, unlocked, names, threshold, shares_out)
+            rotated = rotate_to_shares(vault, state, unlocked, names, threshold, shares_out, ui)
         else:
-            rotated = rotate_to_passphrase(vault, unlocked, new_passphrase_file)
+            rotated = rotate_to_passphrase(vault, state, unlocked, new_passphrase_file, ui)
     click.echo(f"key rotated: {rotated.previous_kid} -> {rotated.bundle.kid} (now current; older epochs still open)")
     click.echo(
         f"carry {vault.bundle_path} and {rotated.statement_path} to the intake server:"

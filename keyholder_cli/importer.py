@@ -96,6 +96,7 @@ def import_batch(
     repin: bool = False,
     accept_unknown_keys: bool = False,
     progress: Callable[[int], None] | None = None,
+    state: audit.AuditResult | None = None,
 ) -> ImportResult:
     """Check the batch at `path` and keep its new envelopes. `progress`, if
     given, is called with the number of rows checked since its last call.
@@ -103,7 +104,9 @@ def import_batch(
     New envelopes sealed to a key the vault does not hold (no epoch's
     bundle has their kid) refuse the batch, unless `accept_unknown_keys`:
     then they are kept (the log's root covers them, so later batches need
-    them) and counted in the result."""
+    them) and counted in the result. A new pin of the intake's log key is
+    logged before the import commits, extending `state` (the command's
+    verified log; without it, the log is verified when a pin needs it)."""
     vault.require()
     kids = set(vault.bundles())
     conn = vault.connect()
@@ -164,7 +167,7 @@ def import_batch(
                         " VALUES (?, ?, ?, ?, ?)",
                         (batch_sha, header.first_seq, header.last_seq, new, date.today().isoformat()),
                     )
-                record_pin(vault, outcome, batch_sha)
+                record_pin(vault, state, outcome, batch_sha)
                 conn.execute("COMMIT")
             except InvalidBatch as exc:
                 _rollback(conn)
@@ -183,7 +186,7 @@ def import_batch(
     return ImportResult(path, batch_sha, header.first_seq, header.last_seq, new, repeated, outcome, unknown or None)
 
 
-def record_import(vault: Vault, result: ImportResult) -> AuditEntry:
+def record_import(vault: Vault, state: audit.AuditResult, result: ImportResult) -> AuditEntry:
     """Log a batch import. The import holds no key, so the entry is chained
     but unsigned until the next signed entry covers it (docs/key-ceremony.md)."""
     details: dict[str, Any] = {
@@ -196,4 +199,4 @@ def record_import(vault: Vault, result: ImportResult) -> AuditEntry:
     }
     if result.unknown_keys:  # kept with --accept-unknown-keys: they cannot be opened
         details["unknown_keys"] = result.unknown_keys
-    return audit.append_entry(vault, "import", details)
+    return audit.append(vault, state, "import", details)

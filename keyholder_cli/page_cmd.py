@@ -32,6 +32,7 @@ from vault import (
 from vault.fsutil import atomic_write
 
 from . import audit
+from .console import ClickPrompter
 from .custody_cmd import share_file_option
 from .errors import KeyholderError, friendly_errors
 from .shareio import read_json
@@ -86,7 +87,10 @@ def sign(
             f" ({signing_key_fingerprint(bundle.signing_key)}): its {PIN_PATH} is not this key's;"
             " restart the intake after installing the current key and make the manifest again. Nothing was signed"
         )
-    unlocked = unlock_vault(vault, "sign_page", share_files=share_files, passphrase_file=passphrase_file)
+    state = audit.resume(vault)
+    unlocked = unlock_vault(
+        vault, "sign_page", ClickPrompter(), state, share_files=share_files, passphrase_file=passphrase_file
+    )
     note = sign_page_manifest(text, unlocked.current)
     details = {
         "manifest_sha256": hashlib.sha256(text.encode("ascii")).hexdigest(),
@@ -95,7 +99,8 @@ def sign(
         "pin": PIN_PATH,
         "pin_sha256": expected,
     }
-    entry = audit.append_entry(vault, "sign_page", details, unlocked.current)  # logged before the note is written
+    # logged before the note is written
+    entry = audit.append(vault, state, "sign_page", details, unlocked.current)
     with atomic_write(out) as dest:
         dest.write(note.encode("utf-8"))
     click.echo(

@@ -27,13 +27,13 @@ from vault import (
     new_master_secret,
     rotation_statement,
     seal_keyfile,
-    verify_log,
     wrap_master,
 )
 
 from . import audit
 from .ceremony import check_quorum, make_epoch, write_epoch_files
 from .custody import kdf_cost, read_passphrase
+from .prompter import Prompter
 from .unlock import PREVIOUS_NAME, Unlocked
 from .vaultdir import ROTATION_NAME, Vault, write_json
 
@@ -48,28 +48,29 @@ class Rotated:
 
 
 @contextmanager
-def rotation_attempt(vault: Vault, current: UnlockedKey) -> Iterator[None]:
+def rotation_attempt(vault: Vault, current: UnlockedKey, state: audit.AuditResult) -> Iterator[None]:
     """Around everything `rotate` does after its unlock. If it stops before
     its `rotation` entry is logged (a refusal, an officer who cannot confirm,
     a full disk, Ctrl-C), the new epoch's directory is removed (its
     `previous.json` would let the new shares open the current epoch) and a
     signed `rotation_failed` entry explains the unlock. Once the entry is
-    logged, the next command finishes the rotation (`audit.verify_vault`)."""
+    logged, the next command finishes the rotation (`audit.resume`)."""
     epochs = vault.root / "epochs"
     before = set(epochs.iterdir())
     try:
         yield
     except BaseException as exc:
         with suppress(Exception):  # the first error is the one to report
-            if verify_log(vault.audit_path.read_bytes()).current_kid == current.kid:  # not logged
+            if state.log.current_kid == current.kid:  # not logged
                 for made in set(epochs.iterdir()) - before:
                     shutil.rmtree(made)
-                audit.append_entry(vault, "rotation_failed", {"error": type(exc).__name__}, current)
+                audit.append(vault, state, "rotation_failed", {"error": type(exc).__name__}, current)
         raise
 
 
 def _finish(
     vault: Vault,
+    state: audit.AuditResult,
     unlocked: Unlocked,
     key: UnlockedKey,
     bundle: KeyBundle,
@@ -77,7 +78,7 @@ def _finish(
     custody: dict[str, Any],
 ) -> Rotated:
     """Log the rotation (signed by the new key), then make the new bundle current."""
-    audit.append_entry(vault, "rotation", {**custody, "statement": statement}, key)
+    audit.append(vault, state, "rotation", {**custody, "statement": statement}, key)
     statement_path = vault.rotation_path
     write_json(statement_path, statement)
     write_json(vault.bundle_path, bundle.to_json())
@@ -85,18 +86,26 @@ def _finish(
 
 
 def rotate_to_shares(
-    vault: Vault, unlocked: Unlocked, officers: list[str], threshold: int, shares_out: Path | None
+    vault: Vault,
+    state: audit.AuditResult,
+    unlocked: Unlocked,
+    officers: list[str],
+    threshold: int,
+    shares_out: Path | None,
+    ui: Prompter,
 ) -> Rotated:
     check_quorum(len(officers), threshold)
-    epoch = make_epoch(officers, threshold, shares_out)
+    epoch = make_epoch(officers, threshold, shares_out, ui)
     statement = rotation_statement(unlocked.current, epoch.bundle)
     previous = wrap_master(epoch.master, unlocked.master)
     write_epoch_files(vault, epoch, {PREVIOUS_NAME: previous, ROTATION_NAME: statement})
-    return _finish(vault, unlocked, epoch.key, epoch.bundle, statement, epoch.custody_details())
+    return _finish(vault, state, unlocked, epoch.key, epoch.bundle, statement, epoch.custody_details())
 
 
-def rotate_to_passphrase(vault: Vault, unlocked: Unlocked, new_passphrase_file: Path | None) -> Rotated:
-    passphrase = read_passphrase(new_passphrase_file, confirm=True)
+def rotate_to_passphrase(
+    vault: Vault, state: audit.AuditResult, unlocked: Unlocked, new_passphrase_file: Path | None, ui: Prompter
+) -> Rotated:
+    passphrase = read_passphrase(new_passphrase_file, confirm=True, ui=ui)
     master = new_master_secret()
     key = derive_keys(master)
     bundle = key.bundle()
@@ -107,4 +116,4 @@ def rotate_to_passphrase(vault: Vault, unlocked: Unlocked, new_passphrase_file: 
     write_json(epoch / PREVIOUS_NAME, wrap_master(master, unlocked.master))
     write_json(epoch / ROTATION_NAME, statement)
     write_json(epoch / "bundle.json", bundle.to_json())
-    return _finish(vault, unlocked, key, bundle, statement, {"custody": "passphrase"})
+    return _finish(vault, state, unlocked, key, bundle, statement, {"custody": "passphrase"})

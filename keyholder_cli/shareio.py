@@ -13,12 +13,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import click
-
 from vault import InvalidShare, SplitSecret, describe_share
 from vault.canonical import strict_json
 
 from .errors import KeyholderError
+from .prompter import Prompter
 from .vaultdir import Vault, atomic_write, write_json
 
 __all__ = [
@@ -70,14 +69,14 @@ def read_share_file(path: Path) -> str:
     return " ".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
 
 
-def prompt_shares(threshold: int, identifier: int | None) -> list[str]:
+def prompt_shares(threshold: int, identifier: int | None, ui: Prompter) -> list[str]:
     """Ask for `threshold` shares with hidden input, re-asking (three tries) for
     one that does not check out. Never echoes a share."""
     shares: list[str] = []
-    click.echo(f"This key needs {threshold} shares. Each officer types their share; nothing is shown.", err=True)
+    ui.say(f"This key needs {threshold} shares. Each officer types their share; nothing is shown.", err=True)
     while len(shares) < threshold:
         for attempt in range(3):
-            text = click.prompt(f"Share {len(shares) + 1} of {threshold}", hide_input=True, err=True)
+            text = ui.ask(f"Share {len(shares) + 1} of {threshold}", hidden=True, err=True)
             try:
                 info = describe_share(text)
             except InvalidShare as exc:
@@ -90,7 +89,7 @@ def prompt_shares(threshold: int, identifier: int | None) -> list[str]:
                     break
             if attempt == 2:
                 raise KeyholderError(f"share {len(shares) + 1} typed at the prompt {problem}")
-            click.echo(f"That share {problem}; type it again.", err=True)
+            ui.say(f"That share {problem}; type it again.", err=True)
     return shares
 
 

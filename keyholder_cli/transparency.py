@@ -218,7 +218,7 @@ class LogCheck:
         return LogOutcome(size, self._key, pinned_now, self._pinned if pinned_now else None, previous)
 
 
-def record_pin(vault: Vault, outcome: LogOutcome, batch_sha256: str) -> None:
+def record_pin(vault: Vault, state: audit.AuditResult | None, outcome: LogOutcome, batch_sha256: str) -> None:
     """Write a (re-)pin of the intake's log key to the vault's audit log.
 
     Called before the import commits. A vault without an audit log (made
@@ -232,4 +232,4 @@ def record_pin(vault: Vault, outcome: LogOutcome, batch_sha256: str) -> None:
         "checkpoint_size": outcome.size,
         "batch_sha256": batch_sha256,
     }
-    audit.append_entry(vault, "log_key_pin", details)
+    audit.append(vault, state or audit.resume(vault), "log_key_pin", details)

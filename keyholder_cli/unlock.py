@@ -34,6 +34,7 @@ from vault import (
 from . import audit
 from .custody import read_passphrase
 from .errors import KeyholderError
+from .prompter import Prompter
 from .shareio import prompt_shares, read_custody, read_json, read_share_file
 from .vaultdir import Vault
 
@@ -53,14 +54,16 @@ class Unlocked:
     details: dict[str, Any]
 
 
-def _from_shares(kid: str, custody: dict[str, Any], share_files: tuple[Path, ...]) -> tuple[bytes, dict[str, Any]]:
+def _from_shares(
+    kid: str, custody: dict[str, Any], share_files: tuple[Path, ...], ui: Prompter
+) -> tuple[bytes, dict[str, Any]]:
     identifier = custody.get("slip39_identifier")
     threshold = int(custody.get("threshold", 0))
     if share_files:
         labels = [f"file {p.name}" for p in share_files]
         texts = [read_share_file(p) for p in share_files]
     else:
-        texts = prompt_shares(threshold, identifier)
+        texts = prompt_shares(threshold, identifier, ui)
         labels = [f"typed at prompt {i + 1}" for i in range(len(texts))]
     try:
         for i, text in enumerate(texts):
@@ -85,17 +88,19 @@ def _from_shares(kid: str, custody: dict[str, Any], share_files: tuple[Path, ...
     return recovered.master_secret, details
 
 
-def _from_passphrase(vault: Vault, kid: str, passphrase_file: Path | None) -> tuple[bytes, dict[str, Any]]:
+def _from_passphrase(
+    vault: Vault, kid: str, passphrase_file: Path | None, ui: Prompter
+) -> tuple[bytes, dict[str, Any]]:
     path = vault.epoch_dir(kid) / "keyfile.json"
     if not path.exists():
         raise KeyholderError(f"epoch {kid} has neither a custody descriptor nor a key file")
     keyfile = read_json(path)
-    master, _key = open_keyfile(keyfile, read_passphrase(passphrase_file, confirm=False))
+    master, _key = open_keyfile(keyfile, read_passphrase(passphrase_file, confirm=False, ui=ui))
     return master, {"custody": "passphrase"}
 
 
 def open_current(
-    vault: Vault, *, share_files: tuple[Path, ...] = (), passphrase_file: Path | None = None
+    vault: Vault, ui: Prompter, *, share_files: tuple[Path, ...] = (), passphrase_file: Path | None = None
 ) -> tuple[bytes, UnlockedKey, dict[str, Any]]:
     """Recover the current epoch's master secret; check it against the bundle."""
     bundle = load_bundle(read_json(vault.require().bundle_path), require_signature=True)
@@ -105,11 +110,11 @@ def open_current(
     if custody is not None:
         if passphrase_file is not None:
             raise KeyholderError(f"key {bundle.kid[:8]} is held as SLIP-39 shares; unlock it with --share-file")
-        master, details = _from_shares(bundle.kid, custody, share_files)
+        master, details = _from_shares(bundle.kid, custody, share_files, ui)
     else:
         if share_files:
             raise KeyholderError(f"key {bundle.kid[:8]} is held in a passphrase key file; use --passphrase-file")
-        master, details = _from_passphrase(vault, bundle.kid, passphrase_file)
+        master, details = _from_passphrase(vault, bundle.kid, passphrase_file, ui)
     key = derive_keys(master)
     if key.public_key != bundle.public_key or key.signing_key != bundle.signing_key:
         raise KeyholderError(f"the secret recovered is not that of this vault's key {bundle.kid}; nothing was done")
@@ -128,25 +133,39 @@ def _older_epochs(vault: Vault, master: bytes, key: UnlockedKey) -> dict[str, Un
     return keys
 
 
-def _log_failure(vault: Vault, command: str, exc: Exception) -> None:
+def _log_failure(vault: Vault, state: audit.AuditResult, command: str, exc: Exception) -> None:
     """Record a failed unlock, unsigned; a log that cannot take it (a full
     disk) must not hide the reason the unlock failed."""
     details = {"command": command, "reason": str(exc)}
     with suppress(KeyholderError, VaultError, OSError):
-        audit.append_entry(vault, "unlock_failed", details)
+        audit.append(vault, state, "unlock_failed", details)
 
 
 def unlock_vault(
-    vault: Vault, command: str, *, share_files: tuple[Path, ...] = (), passphrase_file: Path | None = None
+    vault: Vault,
+    command: str,
+    ui: Prompter | None = None,
+    state: audit.AuditResult | None = None,
+    *,
+    share_files: tuple[Path, ...] = (),
+    passphrase_file: Path | None = None,
 ) -> Unlocked:
-    """Unlock every epoch for `command` and log the unlock (signed, fsynced)."""
-    audit.verify_vault(vault)  # refuse before asking anyone for a share
+    """Unlock every epoch for `command` and log the unlock (signed, fsynced).
+
+    `state` is the log the command verified at its start (`audit.resume`),
+    so a tampered log is refused before anyone is asked for a share."""
+    if ui is None:  # TEMPORARY, for publish until publishing is one orchestration
+        from .console import ClickPrompter
+
+        ui = ClickPrompter()
+    if state is None:
+        state = audit.resume(vault)
     try:
-        master, key, details = open_current(vault, share_files=share_files, passphrase_file=passphrase_file)
+        master, key, details = open_current(vault, ui, share_files=share_files, passphrase_file=passphrase_file)
     except (KeyholderError, VaultError) as exc:
-        _log_failure(vault, command, exc)
+        _log_failure(vault, state, command, exc)
         raise
     keys = _older_epochs(vault, master, key)
     details = {**details, "command": command, "kid": key.kid, "epochs": sorted(keys)}
-    audit.append_entry(vault, "unlock", details, key)
+    audit.append(vault, state, "unlock", details, key)
     return Unlocked(keys, key, master, details)

@@ -145,6 +145,15 @@ class Vault:
         conn.executescript(_SCHEMA)
         return conn
 
+    def connect_read_only(self) -> sqlite3.Connection:
+        """The database for reading only (verification): no schema, no pragma,
+        and SQLite refuses any write. Without a write-ahead log beside it (a
+        database closed cleanly) the file is the whole database, opened as
+        immutable so that not even SQLite's shared-memory index is made."""
+        wal = self.db_path.with_name(self.db_path.name + "-wal")
+        flags = "mode=ro" if wal.exists() else "mode=ro&immutable=1"
+        return sqlite3.connect(f"{self.db_path.resolve().as_uri()}?{flags}", uri=True, check_same_thread=False)
+
     def envelope_count(self) -> int:
         if not self.db_path.exists():
             return 0
