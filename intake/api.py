@@ -210,7 +210,7 @@ class _Unreadable(Exception):
         self.cause = cause
 
 
-def _read(stream: Any, size: int) -> bytes:
+def _read_body(stream: Any, size: int) -> bytes:
     """Up to `size` bytes of the body; a client gone is a short body."""
     try:
         return bytes(stream.read(size))
@@ -290,7 +290,7 @@ class SubmissionHandler:
                 raise _Refused(_BAD_REQUEST, "bad_request", "the Content-Length is not a number")
             if length > self.max_body:
                 raise _Refused(_TOO_LARGE, "too_large", f"the body is over {self.max_body} bytes")
-            body = _read(stream, length)
+            body = _read_body(stream, length)
             if len(body) != length:  # the client stopped sending (or closed) before the end
                 raise _Refused(
                     _BAD_REQUEST,
@@ -300,7 +300,7 @@ class SubmissionHandler:
             return body
         if not environ.get("wsgi.input_terminated"):
             return b""
-        body = _read(stream, self.max_body + 1)
+        body = _read_body(stream, self.max_body + 1)
         if len(body) > self.max_body:
             raise _Refused(_TOO_LARGE, "too_large", f"the body is over {self.max_body} bytes")
         return body

@@ -163,7 +163,7 @@ class TransparencyLog:
         self.verifier: NoteVerifier = signer.verifier()
         self._frontier: CompactRange | None = None
         self._begin_size = -1
-        self._rows: list[tuple[int, bytes]] = []  # node rows of the open transaction
+        self._new_nodes: list[tuple[int, bytes]] = []  # node rows of the open transaction
         self._group: dict[NodeId, bytes] = {}  # the frontier at its start and the nodes it finished
         self._pending: tuple[int, int, dict[NodeId, bytes]] | None = None
         # size -> (first leaf, nodes, their base64 text once a receipt needed it)
@@ -194,7 +194,7 @@ class TransparencyLog:
             self._frontier = None
             raise LogIntegrityError(f"the log's stored tree is damaged: {exc}") from None
         self._begin_size = size
-        self._rows = []
+        self._new_nodes = []
         if stored < size:
             self._frontier = None
             raise LogIntegrityError(f"the log has {size} leaves but the store only {stored} envelopes")
@@ -214,13 +214,13 @@ class TransparencyLog:
             self._frontier = None
             raise LogIntegrityError(f"envelope seq {seq} does not follow the log's {frontier.size} leaves")
         for node, h in frontier.append(leaf):
-            self._rows.append((node_pos(node), h))
+            self._new_nodes.append((node_pos(node), h))
             self._group[node] = h
 
     def _flush(self, txn: LogTransaction) -> None:
         """Write the nodes appended so far."""
-        txn.write_nodes(self._rows)
-        self._rows = []
+        txn.write_nodes(self._new_nodes)
+        self._new_nodes = []
 
     def seal(self, txn: LogTransaction) -> tuple[int, str]:
         """The signed checkpoint of the tree as it will be committed: reuse the
@@ -261,7 +261,7 @@ class TransparencyLog:
     def abort(self) -> None:
         """The transaction rolled back: forget the frontier, reload it next time."""
         self._frontier = None
-        self._rows = []
+        self._new_nodes = []
         self._pending = None
 
     def sync(self) -> tuple[int, str]:

@@ -148,7 +148,7 @@ def connect(path: Path, max_pages: int | None = None) -> sqlite3.Connection:
     return conn
 
 
-def _reader(path: Path) -> sqlite3.Connection:
+def _log_connection(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, timeout=_WAIT_SECONDS, isolation_level=None, check_same_thread=False)
     conn.execute(f"PRAGMA busy_timeout={int(_WAIT_SECONDS * 1000)}")
     return conn
@@ -163,7 +163,7 @@ def nodes_query(count: int) -> str:
 _NODES_A_QUERY = 400
 
 
-class _LogRows:
+class _LogTables:
     """The log's tables through one connection: the LogView and
     LogTransaction of intake.store, inside whatever transaction the
     connection has open."""
@@ -220,7 +220,7 @@ class SQLiteLogStorage:
         try:
             conn = self._idle.get_nowait()
         except queue.Empty:
-            conn = _reader(self.db_path)
+            conn = _log_connection(self.db_path)
         try:
             yield conn
         finally:
@@ -230,38 +230,38 @@ class SQLiteLogStorage:
                 self._idle.put(conn)
 
     @contextmanager
-    def reading(self) -> Iterator[_LogRows]:
+    def reading(self) -> Iterator[_LogTables]:
         try:
             with self._connection() as conn:
-                yield _LogRows(conn)
+                yield _LogTables(conn)
         except sqlite3.Error as exc:
             raise LogUnavailable(str(exc)) from exc
 
     @contextmanager
-    def snapshot(self) -> Iterator[_LogRows]:
+    def snapshot(self) -> Iterator[_LogTables]:
         try:
             with self._connection() as conn:
                 conn.execute("BEGIN")
                 try:
-                    yield _LogRows(conn)
+                    yield _LogTables(conn)
                 finally:
                     conn.execute("COMMIT")
         except sqlite3.Error as exc:
             raise LogUnavailable(str(exc)) from exc
 
     @contextmanager
-    def transaction(self) -> Iterator[_LogRows]:
+    def transaction(self) -> Iterator[_LogTables]:
         """Create the log's tables (the store's must exist already), then one
         write transaction. Its sqlite3 errors propagate as they are: `intake`
         commands report them as the store's."""
-        conn = _reader(self.db_path)
+        conn = _log_connection(self.db_path)
         try:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
             conn.executescript(_LOG_SCHEMA)
             conn.execute("BEGIN IMMEDIATE")
             try:
-                yield _LogRows(conn)
+                yield _LogTables(conn)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -342,7 +342,7 @@ class SQLiteStore(EnvelopeStore):
         self._conn.executescript(_SCHEMA)
         if log is not None:
             self._conn.executescript(_LOG_SCHEMA)
-        self._read = connect(path)
+        self._queries = connect(path)  # everything but the group commits: reads, recording an export
         # Committers of several server processes queue on this lock in the
         # kernel instead of polling SQLite's busy handler, which sleeps for
         # milliseconds at a time and would stall every group behind it.
@@ -420,7 +420,7 @@ class SQLiteStore(EnvelopeStore):
         day = today()
         conn = self._conn
         log = self.log
-        txn = _LogRows(conn)
+        txn = _LogTables(conn)
         try:
             conn.execute("BEGIN IMMEDIATE")
             if log is not None:
@@ -479,29 +479,31 @@ class SQLiteStore(EnvelopeStore):
                     item.done.set()
 
     def last_seq(self) -> int:
-        row = self._read.execute("SELECT COALESCE(MAX(seq), 0) FROM envelopes").fetchone()
+        row = self._queries.execute("SELECT COALESCE(MAX(seq), 0) FROM envelopes").fetchone()
         return int(row[0])
 
     def rows_after(self, seq: int) -> Iterator[tuple[int, str, bytes]]:
-        cur = self._read.execute("SELECT seq, received_on, envelope FROM envelopes WHERE seq > ? ORDER BY seq", (seq,))
+        cur = self._queries.execute(
+            "SELECT seq, received_on, envelope FROM envelopes WHERE seq > ? ORDER BY seq", (seq,)
+        )
         for row in cur:
             yield int(row[0]), str(row[1]), bytes(row[2])
 
     def rows_between(self, first: int, last: int) -> Iterator[tuple[int, str, bytes]]:
-        cur = self._read.execute(
+        cur = self._queries.execute(
             "SELECT seq, received_on, envelope FROM envelopes WHERE seq >= ? AND seq <= ? ORDER BY seq", (first, last)
         )
         for row in cur:
             yield int(row[0]), str(row[1]), bytes(row[2])
 
     def count(self) -> int:
-        return int(self._read.execute("SELECT COUNT(*) FROM envelopes").fetchone()[0])
+        return int(self._queries.execute("SELECT COUNT(*) FROM envelopes").fetchone()[0])
 
     def exported_through(self) -> int:
-        return int(self._read.execute("SELECT COALESCE(MAX(last_seq), 0) FROM exports").fetchone()[0])
+        return int(self._queries.execute("SELECT COALESCE(MAX(last_seq), 0) FROM exports").fetchone()[0])
 
     def record_export(self, first_seq: int, last_seq: int, sha256: str, exported_on: str) -> None:
-        self._read.execute(
+        self._queries.execute(
             "INSERT INTO exports (first_seq, last_seq, sha256, exported_on) VALUES (?, ?, ?, ?)",
             (first_seq, last_seq, sha256, exported_on),
         )
@@ -513,5 +515,5 @@ class SQLiteStore(EnvelopeStore):
         self._thread.join(timeout=5)
         self._watchdog.join(timeout=5)
         self._conn.close()
-        self._read.close()
+        self._queries.close()
         self._commit_lock.close()
