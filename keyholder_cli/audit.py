@@ -39,13 +39,12 @@ from vault.manifest import MANIFEST_NAME
 
 from .errors import KeyholderError
 from .shareio import read_json
-from .vaultdir import ROTATION_NAME, Vault, write_json
+from .station import ROTATION_NAME, Station, write_json
 
 __all__ = [
     "AuditResult",
     "PublicationMismatch",
     "append",
-    "append_entry",
     "check_publication",
     "finish_rotation",
     "finished_rotation_message",
@@ -71,20 +70,15 @@ class AuditResult:
     finished_rotation: str | None = None  # the kid `finish_rotation` made current
 
 
-def start_log(vault: Vault, kind: str, key: UnlockedKey, details: Mapping[str, Any]) -> AuditEntry:
+def start_log(vault: Station, kind: str, key: UnlockedKey, details: Mapping[str, Any]) -> AuditEntry:
     """Write the first, signed entry of a new vault's log (`ceremony` or `init`)."""
     if vault.audit_path.exists() and vault.audit_path.stat().st_size > 0:
         raise KeyholderError(f"{vault.audit_path} already exists; refusing to start a second log")
     return _append(vault.audit_path, kind, details, key, head_path=vault.audit_head_path)
 
 
-def append_entry(vault: Vault, kind: str, details: Mapping[str, Any], key: UnlockedKey | None = None) -> AuditEntry:
-    """TEMPORARY, for publish_audit until publishing is one orchestration: verify, then `append`."""
-    return append(vault, resume(vault), kind, details, key)
-
-
 def append(
-    vault: Vault, state: AuditResult, kind: str, details: Mapping[str, Any], key: UnlockedKey | None = None
+    vault: Station, state: AuditResult, kind: str, details: Mapping[str, Any], key: UnlockedKey | None = None
 ) -> AuditEntry:
     """Append an entry to the vault's log, fsynced before this returns, and add it to `state`.
 
@@ -113,7 +107,7 @@ def _last_line_sha256(path: Path) -> str:
     return hashlib.sha256(_read_log(path).rstrip(b"\n").rsplit(b"\n", 1)[-1]).hexdigest()
 
 
-def _import_rows(vault: Vault) -> set[tuple[str, int, int, int]]:
+def _import_rows(vault: Station) -> set[tuple[str, int, int, int]]:
     if not vault.db_path.exists():
         return set()
     conn = vault.connect_read_only()
@@ -132,7 +126,7 @@ def _import_key(entry: AuditEntry) -> tuple[str, int, int, int] | None:
         return None
 
 
-def _check_unsigned_imports(vault: Vault, log: VerifiedLog) -> None:
+def _check_unsigned_imports(vault: Station, log: VerifiedLog) -> None:
     rows = _import_rows(vault)
     for entry in log.unsigned_tail:
         if entry.kind == "import" and _import_key(entry) not in rows:
@@ -149,7 +143,7 @@ def _read_log(path: Path) -> bytes:
         raise AuditLogError(1, f"is missing: there is no audit log at {path}") from None
 
 
-def verify_vault(vault: Vault) -> AuditResult:
+def verify_vault(vault: Station) -> AuditResult:
     """Verify the vault's log against its current bundle and its signed head; write nothing.
 
     A rotation whose signed entry reached the log but whose bundle never
@@ -183,7 +177,7 @@ def verify_vault(vault: Vault) -> AuditResult:
     return result
 
 
-def resume(vault: Vault) -> AuditResult:
+def resume(vault: Station) -> AuditResult:
     """The start of every command that uses the vault's log: verify it once,
     and finish a rotation a stop left half-done (`finish_rotation`)."""
     result = verify_vault(vault)
@@ -192,14 +186,14 @@ def resume(vault: Vault) -> AuditResult:
     return result
 
 
-def finished_rotation_message(vault: Vault, kid: str) -> str:
+def finished_rotation_message(vault: Station, kid: str) -> str:
     return (
         f"finished the rotation to key {kid}, which was logged but stopped before its bundle became"
         f" current; carry {vault.bundle_path} and {vault.rotation_path} to the intake server"
     )
 
 
-def _pending_rotation(vault: Vault, log: VerifiedLog) -> KeyBundle | None:
+def _pending_rotation(vault: Station, log: VerifiedLog) -> KeyBundle | None:
     """The bundle of a logged rotation that never became current, or None.
 
     `keyholder rotate` logs the signed `rotation` entry, then writes the
@@ -225,7 +219,7 @@ def _pending_rotation(vault: Vault, log: VerifiedLog) -> KeyBundle | None:
     return bundle
 
 
-def finish_rotation(vault: Vault, result: AuditResult) -> None:
+def finish_rotation(vault: Station, result: AuditResult) -> None:
     """Write the statement's copy and the bundle of `result.pending_rotation`,
     as the rotation would have written them, and record it in `result`."""
     bundle = result.pending_rotation

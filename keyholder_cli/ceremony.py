@@ -35,7 +35,7 @@ from . import audit
 from .errors import KeyholderError
 from .prompter import Prompter
 from .shareio import read_share_file, write_custody, write_share_files
-from .vaultdir import Vault, write_json
+from .station import Station, write_json
 
 __all__ = ["NewEpoch", "check_quorum", "make_epoch", "officer_list", "run_ceremony", "write_epoch_files"]
 
@@ -146,7 +146,7 @@ def make_epoch(officers: list[str], threshold: int, shares_out: Path | None, ui:
     return NewEpoch(key, master, split, officers, key.bundle())
 
 
-def write_epoch_files(vault: Vault, epoch: NewEpoch, extra: dict[str, dict[str, Any]] | None = None) -> None:
+def write_epoch_files(vault: Station, epoch: NewEpoch, extra: dict[str, dict[str, Any]] | None = None) -> None:
     """The epoch's directory: bundle, custody descriptor, and `extra` files by name."""
     write_custody(vault, epoch.key.kid, epoch.split, epoch.officers)
     for name, obj in (extra or {}).items():
@@ -155,7 +155,7 @@ def write_epoch_files(vault: Vault, epoch: NewEpoch, extra: dict[str, dict[str, 
 
 
 def run_ceremony(
-    vault: Vault, officers: list[str], threshold: int, shares_out: Path | None, ui: Prompter
+    vault: Station, officers: list[str], threshold: int, shares_out: Path | None, ui: Prompter
 ) -> NewEpoch:
     """Make a new vault whose key is held by the officers' shares."""
     if vault.root.exists() and any(vault.root.iterdir()):

@@ -17,7 +17,7 @@ from . import audit
 from .errors import KeyholderError
 from .prompter import Prompter
 from .shareio import read_json
-from .vaultdir import Vault, write_json
+from .station import Station, write_json
 
 __all__ = ["init_vault", "kdf_cost", "read_passphrase", "unlock_with_passphrase"]
 
@@ -43,7 +43,7 @@ def read_passphrase(passphrase_file: Path | None, *, confirm: bool, ui: Prompter
     return passphrase.encode("utf-8")
 
 
-def save_epoch(vault: Vault, key: UnlockedKey, custody: dict[str, object], custody_name: str) -> None:
+def save_epoch(vault: Station, key: UnlockedKey, custody: dict[str, object], custody_name: str) -> None:
     """Write an epoch's public bundle and custody file, and make it current."""
     epoch = vault.epoch_dir(key.kid)
     epoch.mkdir(parents=True, exist_ok=True)
@@ -53,7 +53,7 @@ def save_epoch(vault: Vault, key: UnlockedKey, custody: dict[str, object], custo
     write_json(vault.bundle_path, bundle)
 
 
-def init_vault(vault: Vault, passphrase: bytes) -> UnlockedKey:
+def init_vault(vault: Station, passphrase: bytes) -> UnlockedKey:
     """Make a new vault with one key epoch under passphrase custody."""
     if vault.exists():
         raise KeyholderError(f"{vault.root} already holds a vault; refusing to overwrite it")
@@ -66,7 +66,7 @@ def init_vault(vault: Vault, passphrase: bytes) -> UnlockedKey:
     return key
 
 
-def unlock_with_passphrase(vault: Vault, passphrase: bytes) -> dict[str, UnlockedKey]:
+def unlock_with_passphrase(vault: Station, passphrase: bytes) -> dict[str, UnlockedKey]:
     """Open every passphrase-held epoch of the vault; return keys by kid."""
     bundles = vault.require().bundles()
     keys: dict[str, UnlockedKey] = {}

@@ -22,8 +22,8 @@ from vault.batch import read_batch
 
 from . import audit
 from .errors import ImportRefused, disk_hint
+from .station import Station
 from .transparency import LogCheck, LogOutcome, record_pin
-from .vaultdir import Vault
 
 __all__ = ["ImportResult", "batch_size", "import_batch", "plural", "record_import"]
 
@@ -90,7 +90,7 @@ def _unknown_keys_refusal(source: str, unknown: dict[str, int], first: int) -> I
 
 
 def import_batch(
-    vault: Vault,
+    vault: Station,
     path: Path,
     *,
     repin: bool = False,
@@ -186,7 +186,7 @@ def import_batch(
     return ImportResult(path, batch_sha, header.first_seq, header.last_seq, new, repeated, outcome, unknown or None)
 
 
-def record_import(vault: Vault, state: audit.AuditResult, result: ImportResult) -> AuditEntry:
+def record_import(vault: Station, state: audit.AuditResult, result: ImportResult) -> AuditEntry:
     """Log a batch import. The import holds no key, so the entry is chained
     but unsigned until the next signed entry covers it (docs/key-ceremony.md)."""
     details: dict[str, Any] = {

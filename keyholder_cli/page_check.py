@@ -19,12 +19,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
-
-import click
 
 from vault import (
     PIN_PATH,
@@ -38,9 +35,9 @@ from vault import (
     signing_key_fingerprint,
 )
 
-from .errors import KeyholderError, friendly_errors
+from .errors import KeyholderError
 
-__all__ = ["check_page", "page_check", "read_signing_key"]
+__all__ = ["SIGNED_MANIFEST", "check_page", "read_signing_key"]
 
 JSON_MANIFEST = "/.well-known/dvr-static-manifest.json"
 SIGNED_MANIFEST = "/.well-known/dvr-static-manifest.sig"
@@ -143,31 +140,3 @@ def _compare_json_manifest(base: str, listed: dict[str, str]) -> list[str]:
         elif served[path] != listed[path]:
             lines.append(f"CHANGED {path}: {JSON_MANIFEST} says sha256 {served[path]}, signed manifest {listed[path]}")
     return lines
-
-
-@click.command("page")
-@click.argument("base_url")
-@click.option("--key", "key_text", required=True, help="The ministry's key bundle file, or its signing key (b64u).")
-@click.option(
-    "--signed-manifest",
-    "note_file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help=f"A copy of the signed manifest (default: fetch {SIGNED_MANIFEST}).",
-)
-@click.option("--fingerprint", help="The fingerprint the ministry publishes; refuse a key with another.")
-@friendly_errors
-def page_check(base_url: str, key_text: str, note_file: Path | None, fingerprint: str | None) -> None:
-    """Check the live registrant page, byte for byte, against the manifest the ministry signed."""
-    key = read_signing_key(key_text)
-    shown = signing_key_fingerprint(key)
-    if fingerprint is not None and fingerprint.replace(" ", "").lower() != shown.replace(" ", ""):
-        raise KeyholderError(f"the key's fingerprint is {shown}, not the {fingerprint} you expected")
-    click.echo(f"ministry signing key fingerprint: {shown} (compare it with the one the ministry publishes)")
-    note = note_file.read_text(encoding="utf-8") if note_file else None
-    listed, problems = check_page(base_url, key, note)
-    for line in problems:
-        click.echo(line)
-    if problems:
-        click.echo(f"FAILED: {len(problems)} differences from the signed manifest", err=True)
-        sys.exit(1)
-    click.echo(f"OK: {len(listed)} pages and assets at {base_url} match the manifest signed by {shown}")

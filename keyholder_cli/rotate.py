@@ -34,8 +34,8 @@ from . import audit
 from .ceremony import check_quorum, make_epoch, write_epoch_files
 from .custody import kdf_cost, read_passphrase
 from .prompter import Prompter
+from .station import ROTATION_NAME, Station, write_json
 from .unlock import PREVIOUS_NAME, Unlocked
-from .vaultdir import ROTATION_NAME, Vault, write_json
 
 __all__ = ["ROTATION_NAME", "Rotated", "rotate_to_passphrase", "rotate_to_shares", "rotation_attempt"]
 
@@ -48,7 +48,7 @@ class Rotated:
 
 
 @contextmanager
-def rotation_attempt(vault: Vault, current: UnlockedKey, state: audit.AuditResult) -> Iterator[None]:
+def rotation_attempt(vault: Station, current: UnlockedKey, state: audit.AuditResult) -> Iterator[None]:
     """Around everything `rotate` does after its unlock. If it stops before
     its `rotation` entry is logged (a refusal, an officer who cannot confirm,
     a full disk, Ctrl-C), the new epoch's directory is removed (its
@@ -69,7 +69,7 @@ def rotation_attempt(vault: Vault, current: UnlockedKey, state: audit.AuditResul
 
 
 def _finish(
-    vault: Vault,
+    vault: Station,
     state: audit.AuditResult,
     unlocked: Unlocked,
     key: UnlockedKey,
@@ -86,7 +86,7 @@ def _finish(
 
 
 def rotate_to_shares(
-    vault: Vault,
+    vault: Station,
     state: audit.AuditResult,
     unlocked: Unlocked,
     officers: list[str],
@@ -103,7 +103,7 @@ def rotate_to_shares(
 
 
 def rotate_to_passphrase(
-    vault: Vault, state: audit.AuditResult, unlocked: Unlocked, new_passphrase_file: Path | None, ui: Prompter
+    vault: Station, state: audit.AuditResult, unlocked: Unlocked, new_passphrase_file: Path | None, ui: Prompter
 ) -> Rotated:
     passphrase = read_passphrase(new_passphrase_file, confirm=True, ui=ui)
     master = new_master_secret()

@@ -18,7 +18,7 @@ from vault.canonical import strict_json
 
 from .errors import KeyholderError
 from .prompter import Prompter
-from .vaultdir import Vault, atomic_write, write_json
+from .station import Station, atomic_write, write_json
 
 __all__ = [
     "CUSTODY_FORMAT",
@@ -93,7 +93,7 @@ def prompt_shares(threshold: int, identifier: int | None, ui: Prompter) -> list[
     return shares
 
 
-def write_custody(vault: Vault, kid: str, split: SplitSecret, officers: list[str]) -> dict[str, Any]:
+def write_custody(vault: Station, kid: str, split: SplitSecret, officers: list[str]) -> dict[str, Any]:
     descriptor = {
         "format": CUSTODY_FORMAT,
         "kid": kid,
@@ -118,7 +118,7 @@ def read_json(path: Path) -> Any:
         raise KeyholderError(f"{path} is not a readable JSON file ({exc}): it was damaged or altered") from None
 
 
-def read_custody(vault: Vault, kid: str) -> dict[str, Any] | None:
+def read_custody(vault: Station, kid: str) -> dict[str, Any] | None:
     """The epoch's custody descriptor, or None for a passphrase-held epoch."""
     path = vault.epoch_dir(kid) / CUSTODY_NAME
     if not path.exists():

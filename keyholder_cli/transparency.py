@@ -36,7 +36,7 @@ from vault.note import Checkpoint, InvalidNote, NoteVerifier, open_checkpoint
 
 from . import audit
 from .errors import ImportRefused, KeyholderError
-from .vaultdir import Vault
+from .station import Station
 
 __all__ = ["LogCheck", "LogOutcome", "pinned_verifier", "record_pin", "roots_at"]
 
@@ -218,7 +218,7 @@ class LogCheck:
         return LogOutcome(size, self._key, pinned_now, self._pinned if pinned_now else None, previous)
 
 
-def record_pin(vault: Vault, state: audit.AuditResult | None, outcome: LogOutcome, batch_sha256: str) -> None:
+def record_pin(vault: Station, state: audit.AuditResult | None, outcome: LogOutcome, batch_sha256: str) -> None:
     """Write a (re-)pin of the intake's log key to the vault's audit log.
 
     Called before the import commits. A vault without an audit log (made

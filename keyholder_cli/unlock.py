@@ -36,7 +36,7 @@ from .custody import read_passphrase
 from .errors import KeyholderError
 from .prompter import Prompter
 from .shareio import prompt_shares, read_custody, read_json, read_share_file
-from .vaultdir import Vault
+from .station import Station
 
 __all__ = ["PREVIOUS_NAME", "Unlocked", "open_current", "unlock_vault"]
 
@@ -89,7 +89,7 @@ def _from_shares(
 
 
 def _from_passphrase(
-    vault: Vault, kid: str, passphrase_file: Path | None, ui: Prompter
+    vault: Station, kid: str, passphrase_file: Path | None, ui: Prompter
 ) -> tuple[bytes, dict[str, Any]]:
     path = vault.epoch_dir(kid) / "keyfile.json"
     if not path.exists():
@@ -100,7 +100,7 @@ def _from_passphrase(
 
 
 def open_current(
-    vault: Vault, ui: Prompter, *, share_files: tuple[Path, ...] = (), passphrase_file: Path | None = None
+    vault: Station, ui: Prompter, *, share_files: tuple[Path, ...] = (), passphrase_file: Path | None = None
 ) -> tuple[bytes, UnlockedKey, dict[str, Any]]:
     """Recover the current epoch's master secret; check it against the bundle."""
     bundle = load_bundle(read_json(vault.require().bundle_path), require_signature=True)
@@ -121,7 +121,7 @@ def open_current(
     return master, key, details
 
 
-def _older_epochs(vault: Vault, master: bytes, key: UnlockedKey) -> dict[str, UnlockedKey]:
+def _older_epochs(vault: Station, master: bytes, key: UnlockedKey) -> dict[str, UnlockedKey]:
     bundles = vault.bundles()
     keys = {key.kid: key}
     while (path := vault.epoch_dir(key.kid) / PREVIOUS_NAME).exists():
@@ -133,7 +133,7 @@ def _older_epochs(vault: Vault, master: bytes, key: UnlockedKey) -> dict[str, Un
     return keys
 
 
-def _log_failure(vault: Vault, state: audit.AuditResult, command: str, exc: Exception) -> None:
+def _log_failure(vault: Station, state: audit.AuditResult, command: str, exc: Exception) -> None:
     """Record a failed unlock, unsigned; a log that cannot take it (a full
     disk) must not hide the reason the unlock failed."""
     details = {"command": command, "reason": str(exc)}
@@ -142,10 +142,10 @@ def _log_failure(vault: Vault, state: audit.AuditResult, command: str, exc: Exce
 
 
 def unlock_vault(
-    vault: Vault,
+    vault: Station,
     command: str,
-    ui: Prompter | None = None,
-    state: audit.AuditResult | None = None,
+    ui: Prompter,
+    state: audit.AuditResult,
     *,
     share_files: tuple[Path, ...] = (),
     passphrase_file: Path | None = None,
@@ -154,12 +154,6 @@ def unlock_vault(
 
     `state` is the log the command verified at its start (`audit.resume`),
     so a tampered log is refused before anyone is asked for a share."""
-    if ui is None:  # TEMPORARY, for publish until publishing is one orchestration
-        from .console import ClickPrompter
-
-        ui = ClickPrompter()
-    if state is None:
-        state = audit.resume(vault)
     try:
         master, key, details = open_current(vault, ui, share_files=share_files, passphrase_file=passphrase_file)
     except (KeyholderError, VaultError) as exc:

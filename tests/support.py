@@ -116,14 +116,14 @@ def full_disk_for(monkeypatch: Any, fails: Any) -> None:
     ENOSPC, as on a full disk, for every destination path `fails` accepts."""
     import errno
 
-    import keyholder_cli.vaultdir as vaultdir
+    import keyholder_cli.station as station
 
-    real_atomic_write = vaultdir.atomic_write
+    real_atomic_write = station.atomic_write
 
     def full_disk(dest: Any, mode: int = 0o644) -> Any:
         if fails(dest):
             raise OSError(errno.ENOSPC, "No space left on device")
         return real_atomic_write(dest, mode)
 
-    monkeypatch.setattr(vaultdir, "atomic_write", full_disk)
+    monkeypatch.setattr(station, "atomic_write", full_disk)
     monkeypatch.setattr("vault.auditlog.atomic_write", full_disk)

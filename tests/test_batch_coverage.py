@@ -20,7 +20,7 @@ from tlog_support import Intake
 from keyholder_cli.custody import init_vault
 from keyholder_cli.errors import ImportRefused
 from keyholder_cli.importer import import_batch
-from keyholder_cli.vaultdir import Vault
+from keyholder_cli.station import Station
 from vault.batch import signed_text
 from vault.canonical import canonical_json
 from vault.note import NoteSigner, sign_note
@@ -31,7 +31,7 @@ def world(tmp_path_factory):
     """A vault that imported seq 1..2 (so it pins the intake's log key), the
     batch of seq 1..2 and the next batch, seq 3..5."""
     tmp = tmp_path_factory.mktemp("coverage")
-    v = Vault(tmp / "V")
+    v = Station(tmp / "V")
     init_vault(v, b"correct horse battery")
     intake = Intake(tmp / "I", json.loads(v.bundle_path.read_text()))
     intake.submit(2)
@@ -43,7 +43,7 @@ def world(tmp_path_factory):
     return v, first, second, tmp
 
 
-def state(v: Vault) -> dict[str, object]:
+def state(v: Station) -> dict[str, object]:
     conn = sqlite3.connect(v.db_path)
     try:
         tables = ("envelopes", "imports", "tlog_leaves", "tlog_pins", "tlog_checkpoints")
@@ -68,7 +68,7 @@ def assemble(lines: list[bytes], *, signer: NoteSigner | None = None, keep: byte
     return body + canonical_json({"end": "dvr-batch/2", "sha256": sha, "signature": signature}) + b"\n"
 
 
-def refuse(v: Vault, data: bytes, path: Path) -> str:
+def refuse(v: Station, data: bytes, path: Path) -> str:
     path.write_bytes(data)
     before = state(v)
     with pytest.raises(ImportRefused) as exc:

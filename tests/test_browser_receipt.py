@@ -38,7 +38,7 @@ from test_browser_support import (  # noqa: F401 - pytest fixtures
 
 import vault
 from intake.tlog import load_log_key
-from keyholder_cli.receipt_cmd import load_receipt
+from keyholder_cli.receipt import load_receipt
 from vault import merkle
 from vault.note import Checkpoint, NoteSigner, NoteVerifier, open_checkpoint, sign_checkpoint
 

@@ -21,7 +21,7 @@ from support import VALID_RECORD, full_disk_for, submission
 import vault
 from intake import IntakeConfig, create_app
 from intake.cli import main as intake_main
-from keyholder_cli.cli import main as keyholder_main
+from keyholder_cli.commands import main as keyholder_main
 
 OFFICERS = ["Alice (director)", "Bekim", "Carol", "Drita", "Edon"]
 

@@ -23,7 +23,7 @@ import vault
 from intake.keyring import add_bundle
 from keyholder_cli.custody import init_vault
 from keyholder_cli.importer import import_batch
-from keyholder_cli.vaultdir import Vault
+from keyholder_cli.station import Station
 
 ROUNDS = 4
 CLIENTS = 12
@@ -160,7 +160,7 @@ def test_kill_9_under_load_loses_no_receipted_envelope(tmp_path, ministry_key):
     assert [tuple(r) for r in recorded] == ranges
 
     # And the keyholder accepts them in order, checking each signed checkpoint.
-    v = Vault(tmp_path / "V")
+    v = Station(tmp_path / "V")
     init_vault(v, b"correct horse battery")
     for path in files:  # sealed to the test ministry's key, not this vault's: accepted as such
         assert import_batch(v, path, accept_unknown_keys=True).log is not None

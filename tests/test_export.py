@@ -127,9 +127,9 @@ def test_a_range_exported_again_changes_nothing_and_imports_idempotently(tmp_pat
     import json
 
     from keyholder_cli.custody import init_vault
-    from keyholder_cli.vaultdir import Vault
+    from keyholder_cli.station import Station
 
-    v = Vault(tmp_path / "V")
+    v = Station(tmp_path / "V")
     key = init_vault(v, b"correct horse battery")
     config = IntakeConfig(data_dir=tmp_path / "d")
     fill_store(config, key.public_key, 3)

@@ -15,7 +15,7 @@ from tlog_support import Intake
 
 from keyholder_cli.custody import init_vault
 from keyholder_cli.importer import import_batch
-from keyholder_cli.vaultdir import Vault
+from keyholder_cli.station import Station
 from vault.canonical import MAX_DEPTH, strict_json
 
 DEEP_ARRAY = b"[" * 1000 + b"]" * 1000
@@ -25,7 +25,7 @@ DEEP_OBJECT = b'{"a":' * 1000 + b"1" + b"}" * 1000
 @pytest.fixture
 def imported(tmp_path):
     """A vault that imported one batch of 3, the batch, and a receipt."""
-    v = Vault(tmp_path / "V")
+    v = Station(tmp_path / "V")
     init_vault(v, b"correct horse battery")
     (tmp_path / "pp").write_text("correct horse battery\n")
     intake = Intake(tmp_path / "I", json.loads(v.bundle_path.read_text()))
@@ -36,7 +36,7 @@ def imported(tmp_path):
     return v, batch, receipts
 
 
-def snapshot(v: Vault) -> dict[str, object]:
+def snapshot(v: Station) -> dict[str, object]:
     """Every file of the vault, and the database's rows (its file's bytes may
     change when a command merely opens it)."""
     files: dict[str, object] = {
@@ -55,14 +55,14 @@ def snapshot(v: Vault) -> dict[str, object]:
     return files
 
 
-def count(v: Vault) -> int:
+def count(v: Station) -> int:
     return v.envelope_count()
 
 
 @pytest.mark.parametrize("deep", [DEEP_ARRAY, DEEP_OBJECT], ids=["array", "object"])
 @pytest.mark.parametrize("where", ["header", "header member", "trailer"])
 def test_a_deep_batch_header_or_trailer_is_one_line(tmp_path, deep, where):
-    v = Vault(tmp_path / "V")
+    v = Station(tmp_path / "V")
     init_vault(v, b"correct horse battery")
     intake = Intake(tmp_path / "I", json.loads(v.bundle_path.read_text()))
     intake.submit(2)

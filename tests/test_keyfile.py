@@ -22,7 +22,7 @@ FAST = Argon2Cost.insecure_for_tests()
 MASTER = bytes(range(100, 132))
 PASSPHRASE = "correct horse battery staple ë".encode()
 SEALED = seal_keyfile(MASTER, PASSPHRASE, FAST)
-# As the keyholder writes it (keyholder_cli.vaultdir.write_json).
+# As the keyholder writes it (keyholder_cli.station.write_json).
 FILE = json.dumps(SEALED, indent=1, ensure_ascii=False).encode("utf-8") + b"\n"
 
 

@@ -243,11 +243,11 @@ def test_a_full_disk_during_publish_publishes_nothing_and_the_log_says_so(vault_
 def test_init_stopped_by_a_full_disk_keeps_nothing_and_can_be_run_again(tmp_path, monkeypatch, fails_at):
     from keyholder_cli.custody import init_vault
     from keyholder_cli.errors import KeyholderError
-    from keyholder_cli.vaultdir import Vault
+    from keyholder_cli.station import Station
 
     full_disk_for(monkeypatch, lambda dest: dest.name == fails_at)
     with pytest.raises(KeyholderError, match=r"\(No space left on device\); nothing of it was kept"):
-        init_vault(Vault(tmp_path / "V"), b"correct horse battery")
+        init_vault(Station(tmp_path / "V"), b"correct horse battery")
     monkeypatch.undo()
     assert [p for p in (tmp_path / "V").rglob("*") if p.is_file()] == []
     (tmp_path / "pp").write_text("correct horse battery\n")
@@ -276,8 +276,8 @@ def test_a_damaged_vault_database_is_one_clear_line_for_every_command(vault_dir,
 def test_a_publish_that_stops_after_its_unlock_says_so_in_the_log(vault_dir, tmp_path, monkeypatch, stop):
     from click.testing import CliRunner
 
-    import keyholder_cli.publish
-    from keyholder_cli.cli import main
+    import keyholder_cli.publishing.pipeline
+    from keyholder_cli.commands import main
 
     pk = public_key(vault_dir)
     write_batch_file(tmp_path / "b", [vault.seal(person(i), pk).canonical() for i in range(12)])
@@ -286,7 +286,7 @@ def test_a_publish_that_stops_after_its_unlock_says_so_in_the_log(vault_dir, tmp
     def stopped(*_args, **_kwargs):
         raise stop
 
-    monkeypatch.setattr(keyholder_cli.publish, "open_all", stopped)
+    monkeypatch.setattr(keyholder_cli.publishing.pipeline, "open_all", stopped)
     monkeypatch.setenv("DVR_INSECURE_FAST_KDF", "1")
     args = [
         "publish",

@@ -12,14 +12,14 @@ from tlog_support import Intake
 
 from keyholder_cli.custody import init_vault
 from keyholder_cli.importer import import_batch
-from keyholder_cli.vaultdir import Vault
+from keyholder_cli.station import Station
 from vault.note import Checkpoint, NoteSigner, sign_checkpoint
 
 
 @pytest.fixture
 def imported(tmp_path):
     """A vault that imported seq 1..4, and receipts for seq 1..5."""
-    v = Vault(tmp_path / "V")
+    v = Station(tmp_path / "V")
     init_vault(v, b"correct horse battery")
     intake = Intake(tmp_path / "I", json.loads(v.bundle_path.read_text()))
     receipts = intake.submit(4)
@@ -29,7 +29,7 @@ def imported(tmp_path):
     return v, receipts
 
 
-def ask(v: Vault, tmp_path, receipt: dict):
+def ask(v: Station, tmp_path, receipt: dict):
     path = tmp_path / "receipt.json"
     path.write_text(json.dumps(receipt))
     return run("keyholder", "audit", "receipt", "--vault", v.root, path)
@@ -71,7 +71,7 @@ def test_malformed_receipts_and_unpinned_vaults_are_one_line_errors(imported, tm
     assert "not a JSON receipt" in line
     line = one_line_error(ask(v, tmp_path, dict(receipts[0], leaf_index=7)))
     assert "leaf_index" in line
-    fresh = Vault(tmp_path / "W")
+    fresh = Station(tmp_path / "W")
     init_vault(fresh, b"another passphrase")
     line = one_line_error(ask(fresh, tmp_path, receipts[0]))
     assert "pins no intake log key yet" in line

@@ -20,7 +20,7 @@ from intake.tlog import load_log_key
 from keyholder_cli.custody import init_vault
 from keyholder_cli.errors import ImportRefused
 from keyholder_cli.importer import import_batch
-from keyholder_cli.vaultdir import Vault
+from keyholder_cli.station import Station
 from vault.batch import BATCH_FORMAT, signed_text
 from vault.canonical import canonical_json
 from vault.note import Checkpoint, NoteSigner, sign_checkpoint, sign_note
@@ -28,14 +28,14 @@ from vault.note import Checkpoint, NoteSigner, sign_checkpoint, sign_note
 
 @pytest.fixture
 def setup(tmp_path):
-    v = Vault(tmp_path / "V")
+    v = Station(tmp_path / "V")
     init_vault(v, b"correct horse battery")
     intake = Intake(tmp_path / "I", json.loads(v.bundle_path.read_text()))
     yield v, intake
     intake.close()
 
 
-def held(v: Vault) -> int:
+def held(v: Station) -> int:
     return v.envelope_count()
 
 
@@ -57,7 +57,7 @@ def rewrite(src: Path, dst: Path, edit, signer: Intake | NoteSigner) -> Path:
     return dst
 
 
-def refused(v: Vault, path: Path, *, repin: bool = False) -> str:
+def refused(v: Station, path: Path, *, repin: bool = False) -> str:
     before = held(v)
     with pytest.raises(ImportRefused) as exc:
         import_batch(v, path, repin=repin)

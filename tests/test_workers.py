@@ -14,7 +14,7 @@ import vault
 import vault.batch
 from keyholder_cli.custody import init_vault
 from keyholder_cli.importer import import_batch
-from keyholder_cli.vaultdir import Vault
+from keyholder_cli.station import Station
 from vault.batch import BatchReader
 from vault.workers import WorkerDied, forked_workers
 
@@ -70,7 +70,7 @@ def _die_checking(lines: bytes, expected: int, first_seq: int) -> list:
 
 
 def test_an_import_whose_worker_dies_keeps_nothing(tmp_path, monkeypatch):
-    v = Vault(tmp_path / "V")
+    v = Station(tmp_path / "V")
     init_vault(v, b"correct horse battery")
     pk = vault.load_bundle(json.loads(v.bundle_path.read_text())).public_key
     envs = [vault.seal(submission(), pk).canonical() for _ in range(6)]

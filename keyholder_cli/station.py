@@ -1,4 +1,6 @@
-"""The vault directory on the offline workstation (docs/formats.md):
+"""The workstation's directory, `Station` (the `--vault DIR` of every command;
+not to be confused with the `vault` package, the cryptographic core), as in
+docs/formats.md:
 
     V/key-bundle.json            the current public key bundle (to carry to the intake)
     V/epochs/<kid>/bundle.json   every key epoch's public bundle
@@ -26,7 +28,7 @@ from vault.fsutil import atomic_write
 
 from .errors import KeyholderError, VaultNotFound
 
-__all__ = ["ROTATION_NAME", "Vault", "atomic_write", "write_json"]
+__all__ = ["ROTATION_NAME", "Station", "atomic_write", "write_json"]
 
 ROTATION_NAME = "rotation.json"  # an epoch's rotation statement, in its directory
 
@@ -62,7 +64,7 @@ def _read_json(path: Path) -> Any:
 
 
 @dataclass(frozen=True)
-class Vault:
+class Station:
     root: Path
 
     @property
@@ -115,7 +117,7 @@ class Vault:
                 ) from None
             raise
 
-    def require(self) -> Vault:
+    def require(self) -> Station:
         if not self.exists():
             raise VaultNotFound(
                 f"{self.root} is not a vault (no key-bundle.json); run `keyholder init` or `keyholder ceremony`"

@@ -1,7 +1,7 @@
-"""Turn the opened set into a publication directory, all or nothing.
-
-The files are written into a staging directory beside the destination and
-the directory is renamed into place only when every file is complete.
+"""From the opened set to a publication's files: de-duplicate, count,
+protect (the `publication` library), render, and write the directory all or
+nothing (a staging directory beside the destination, renamed into place only
+when every file is complete). This module loads the statistics stack.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date
 from operator import itemgetter
 from pathlib import Path
@@ -22,24 +21,13 @@ from publication import report
 from publication.linkage.dedup import Person, find_duplicates
 from publication.protection.disclosure import count_tables, protect
 
-from .errors import KeyholderError
-from .publish import FIELDS, OpenedSet
+from ..errors import KeyholderError
+from .opening import FIELDS, OpenedSet
 
 # Person's fields after seq, in its order; each is one of FIELDS.
 _PERSON_FIELDS = Person._fields[1:]
 
-__all__ = ["PublishSummary", "build_aggregates", "write_publication"]
-
-
-@dataclass(frozen=True)
-class PublishSummary:
-    envelopes: int
-    opened: int
-    failed: int
-    invalid: int
-    duplicates: int
-    registrants: int
-    files: dict[str, str]
+__all__ = ["build_aggregates", "render_files", "write_publication"]
 
 
 def build_aggregates(

@@ -9,14 +9,14 @@ import click
 
 from vault import InvalidShare, describe_share
 
-from . import audit
-from .ceremony import check_quorum, officer_list, run_ceremony
+from .. import audit
+from ..ceremony import check_quorum, officer_list, run_ceremony
+from ..errors import KeyholderError
+from ..rotate import rotate_to_passphrase, rotate_to_shares, rotation_attempt
+from ..shareio import read_custody, read_share_file
+from ..station import Station
+from ..unlock import unlock_vault
 from .console import ClickPrompter
-from .errors import KeyholderError, friendly_errors
-from .rotate import rotate_to_passphrase, rotate_to_shares, rotation_attempt
-from .shareio import read_custody, read_share_file
-from .unlock import unlock_vault
-from .vaultdir import Vault
 
 __all__ = ["ceremony", "check_share", "rotate", "share_file_option"]
 
@@ -57,13 +57,12 @@ def _refuse_shares_in_vault(shares_out: Path | None, vault_dir: Path) -> None:
 @click.option("--threshold", required=True, type=_count, help="M: how many shares unlock the key.")
 @_shares_out_option
 @_officer_name_option
-@friendly_errors
 def ceremony(
     vault_dir: Path, officers: int, threshold: int, shares_out: Path | None, officer_names: tuple[str, ...]
 ) -> None:
     """Make a new vault whose key only M of N officers together can unlock."""
     _refuse_shares_in_vault(shares_out, vault_dir)
-    vault = Vault(vault_dir)
+    vault = Station(vault_dir)
     epoch = run_ceremony(vault, officer_list(officer_names, officers), threshold, shares_out, ClickPrompter())
     click.echo(
         f"vault created in {vault_dir}; key {epoch.key.kid}; {threshold} of {officers} shares"
@@ -85,7 +84,6 @@ def ceremony(
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="New epoch held in a passphrase key file: read the new passphrase from FILE.",
 )
-@friendly_errors
 def rotate(
     vault_dir: Path,
     share_files: tuple[Path, ...],
@@ -97,7 +95,7 @@ def rotate(
     new_passphrase_file: Path | None,
 ) -> None:
     """Start a new key epoch; older epochs stay readable with the new key's quorum."""
-    vault = Vault(vault_dir).require()
+    vault = Station(vault_dir).require()
     _refuse_shares_in_vault(shares_out, vault_dir)
     if (officers is None) != (threshold is None):
         raise KeyholderError("give --officers and --threshold together")
@@ -131,11 +129,10 @@ def rotate(
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="The share to check (without it, the share is asked for, hidden).",
 )
-@friendly_errors
 def check_share(vault_dir: Path, share_file: Path | None) -> None:
     """Check one officer's share without unlocking anything: its words, its
     checksum, and which of this vault's ceremonies it belongs to."""
-    vault = Vault(vault_dir).require()
+    vault = Station(vault_dir).require()
     text = read_share_file(share_file) if share_file else click.prompt("Share", hide_input=True, err=True)
     try:
         info = describe_share(text)

@@ -20,9 +20,9 @@ from typing import Any
 from vault import UnlockedKey, make_manifest
 from vault.manifest import MANIFEST_NAME, sha256_hex
 
-from . import audit
-from .errors import KeyholderError
-from .vaultdir import Vault
+from .. import audit
+from ..errors import KeyholderError
+from ..station import Station
 
 __all__ = ["Attempt", "logged_publication", "publication_attempt", "refuse_unusable_target"]
 
@@ -35,7 +35,9 @@ class Attempt:
 
 
 @contextmanager
-def publication_attempt(vault: Vault, key: UnlockedKey, out_dir: Path) -> Iterator[Attempt]:
+def publication_attempt(
+    vault: Station, state: audit.AuditResult, key: UnlockedKey, out_dir: Path
+) -> Iterator[Attempt]:
     """Around everything `publish` does after its unlock. If it stops before
     the files are written (an error, a worker killed, a full disk, Ctrl-C), a
     signed `publish_failed` entry says so, and whether the publication had
@@ -46,7 +48,7 @@ def publication_attempt(vault: Vault, key: UnlockedKey, out_dir: Path) -> Iterat
     except BaseException as exc:
         details = {"out": str(out_dir), "error": type(exc).__name__, "logged": attempt.logged}
         with suppress(Exception):  # a log that cannot take it (a full disk): the first error is the one to report
-            audit.append_entry(vault, "publish_failed", details, key)
+            audit.append(vault, state, "publish_failed", details, key)
         raise
 
 
@@ -57,7 +59,8 @@ def refuse_unusable_target(out_dir: Path) -> None:
 
 
 def logged_publication(
-    vault: Vault,
+    vault: Station,
+    state: audit.AuditResult,
     key: UnlockedKey,
     out_dir: Path,
     files: Mapping[str, bytes],
@@ -70,8 +73,7 @@ def logged_publication(
 ) -> dict[str, str]:
     """Add the signed manifest, log the publication, then `write` the files
     (inside `publication_attempt`, which logs a failure)."""
-    log = audit.verify_vault(vault).log
-    last = log.last
+    last = state.log.last  # the log this command verified at its start, and extended since
     if last is None:
         raise KeyholderError("the vault's audit log is empty")
     manifest = make_manifest(files, key, generated_on=generated_on, audit_seq=last.seq + 1, audit_prev=last.sha256)
@@ -83,7 +85,7 @@ def logged_publication(
         "generated_on": generated_on,
         "files": {name: sha256_hex(data) for name, data in sorted(everything.items())},
     }
-    entry = audit.append_entry(vault, "publish", details, key)
+    entry = audit.append(vault, state, "publish", details, key)
     attempt.logged = True
     if entry.seq != manifest["audit"]["seq"]:
         raise KeyholderError("the audit log moved while the publication was prepared; nothing was written")

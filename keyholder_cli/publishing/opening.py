@@ -1,5 +1,4 @@
-"""`keyholder publish`: open every imported envelope in memory, validate,
-de-duplicate, aggregate, protect, and write only the protected aggregates.
+"""Opening for `keyholder publish`: every imported envelope, in memory, validated.
 
 Opening and validation run in worker processes (one per core), forked after
 the keys are unlocked so the private keys reach them only through memory.
@@ -20,7 +19,7 @@ from typing import Any
 from vault import Envelope, InvalidEnvelope, UnlockedKey, open_envelope
 from vault.workers import forked_workers
 
-from .validate import InvalidSubmission, compile_validator, parse_submission
+from ..validate import InvalidSubmission, compile_validator, parse_submission
 
 __all__ = ["FIELDS", "OpenedSet", "open_all"]
 

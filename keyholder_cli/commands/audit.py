@@ -12,10 +12,12 @@ from pathlib import Path
 
 import click
 
-from .audit import check_publication, resume, verify_copies
-from .audit_summary import summarise
-from .errors import KeyholderError, friendly_errors
-from .vaultdir import Vault
+from ..audit import check_publication, resume, verify_copies
+from ..audit_summary import summarise
+from ..errors import KeyholderError
+from ..station import Station
+from .audit_page import page_check
+from .receipt import receipt
 
 __all__ = ["audit"]
 
@@ -23,6 +25,10 @@ __all__ = ["audit"]
 @click.group()
 def audit() -> None:
     """Verify the signed audit log, publications and receipts."""
+
+
+audit.add_command(receipt)
+audit.add_command(page_check)
 
 
 @audit.command("verify")
@@ -48,7 +54,6 @@ def audit() -> None:
     help="A publication directory to check against the log (repeatable).",
 )
 @click.option("--strict", is_flag=True, help="Also fail when the last entries are not yet covered by a signature.")
-@friendly_errors
 def verify(
     vault_dir: Path | None,
     log_file: Path | None,
@@ -61,7 +66,7 @@ def verify(
     if vault_dir is not None:
         if log_file or bundle_file or head_file:
             raise KeyholderError("give either --vault or --log with --key-bundle, not both")
-        result = resume(Vault(vault_dir))
+        result = resume(Station(vault_dir))
     elif log_file is not None and bundle_file is not None:
         result = verify_copies(log_file, bundle_file, head_file)
     else:

@@ -1,5 +1,4 @@
-"""`keyholder audit receipt --vault DIR RECEIPT.json`: is this registrant's
-envelope among those imported? (docs/transparency.md)
+"""Is a registrant's envelope among those imported (`keyholder audit receipt`)? (docs/transparency.md)
 
 The answer is one sentence on stdout; the exit status is 0 only for "yes,
 and the receipt verifies", 1 for "no" or "not yet", and 2 for a receipt
@@ -16,23 +15,19 @@ import base64
 import binascii
 import re
 import sqlite3
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import click
 
 from vault import Envelope, InvalidSignature
 from vault.canonical import strict_json
 from vault.merkle import InvalidProof, leaf_hash, verify_inclusion
 from vault.note import Checkpoint, InvalidNote, open_checkpoint
 
-from .errors import KeyholderError, friendly_errors
+from .errors import KeyholderError
 from .transparency import pinned_verifier, roots_at
-from .vaultdir import Vault
 
-__all__ = ["Receipt", "Verdict", "check_receipt", "load_receipt", "receipt"]
+__all__ = ["UNVERIFIED", "Receipt", "Verdict", "check_receipt", "load_receipt"]
 
 RECEIPT_FORMAT = "dvr-receipt/1"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -166,22 +161,3 @@ def check_receipt(conn: sqlite3.Connection, receipt: Receipt) -> Verdict:
         " and the"
         " receipt's inclusion proof and checkpoint signature verify against the pinned intake log key.",
     )
-
-
-@click.command("receipt")
-@click.option(
-    "--vault", "vault_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Vault directory."
-)
-@click.argument("receipt_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@friendly_errors
-def receipt(vault_dir: Path, receipt_file: Path) -> None:
-    """Say whether a receipt's envelope is among those imported, and whether the receipt verifies."""
-    vault = Vault(vault_dir).require()
-    parsed = load_receipt(receipt_file)
-    conn = vault.connect()
-    try:
-        verdict = check_receipt(conn, parsed)
-    finally:
-        conn.close()
-    click.echo(verdict.sentence)
-    sys.exit(verdict.exit_status)

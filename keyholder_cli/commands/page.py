@@ -10,7 +10,7 @@ use of the key is logged (`sign_page`, with the note's SHA-256) before the
 signed note is written.
 
 `audit page` is the auditor's check from any machine (it needs `vault` and
-the standard library only, never the intake): see `page_check.py`.
+the standard library only, never the intake): see `keyholder_cli/page_check.py`.
 """
 
 from __future__ import annotations
@@ -31,13 +31,13 @@ from vault import (
 )
 from vault.fsutil import atomic_write
 
-from . import audit
+from .. import audit
+from ..errors import KeyholderError
+from ..shareio import read_json
+from ..station import Station
+from ..unlock import unlock_vault
 from .console import ClickPrompter
-from .custody_cmd import share_file_option
-from .errors import KeyholderError, friendly_errors
-from .shareio import read_json
-from .unlock import unlock_vault
-from .vaultdir import Vault
+from .keys import share_file_option
 
 __all__ = ["page"]
 
@@ -69,12 +69,11 @@ def _read_manifest(path: Path) -> tuple[str, dict[str, str]]:
 )
 @click.argument("manifest_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The signed note.")
-@friendly_errors
 def sign(
     vault_dir: Path, share_files: tuple[Path, ...], passphrase_file: Path | None, manifest_file: Path, out: Path
 ) -> None:
     """Sign the manifest of the page (from `intake page manifest`) with the ministry key."""
-    vault = Vault(vault_dir).require()
+    vault = Station(vault_dir).require()
     if out.exists():
         raise KeyholderError(f"{out} exists; refusing to overwrite it (nothing was signed)")
     text, files = _read_manifest(manifest_file)

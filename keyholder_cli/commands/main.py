@@ -1,30 +1,25 @@
-"""The `keyholder` command, for the offline workstation."""
+"""The `keyholder` command, for the offline workstation: `main`, `init`, `import`, `publish`."""
 
 from __future__ import annotations
 
 import sys
-from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import click
 
-from .audit import resume
-from .audit_cmd import audit
+from ..audit import finished_rotation_message, resume
+from ..custody import init_vault, read_passphrase
+from ..importer import batch_size, import_batch, plural, record_import
+from ..publishing.pipeline import publish as run_publish
+from ..publishing.pipeline import refuse_unusable_target
+from ..station import Station
+from ..unlock import unlock_vault
+from .audit import audit
 from .console import ClickPrompter
-from .custody import init_vault, read_passphrase
-from .custody_cmd import ceremony, check_share, rotate, share_file_option
-from .errors import friendly_errors
-from .importer import batch_size, import_batch, plural, record_import
-from .page_check import page_check
-from .page_cmd import page
-from .publish_audit import Attempt, logged_publication, publication_attempt, refuse_unusable_target
-from .receipt_cmd import receipt
-from .unlock import Unlocked, unlock_vault
-from .vaultdir import Vault
-
-if TYPE_CHECKING:  # publication loads the statistics stack: only publish imports it, late
-    from .publication import PublishSummary
+from .errors import KeyholderGroup
+from .keys import ceremony, check_share, rotate, share_file_option
+from .page import page
 
 vault_option = click.option(
     "--vault", "vault_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Vault directory."
@@ -36,14 +31,12 @@ passphrase_option = click.option(
 )
 
 
-@click.group()
+@click.group(cls=KeyholderGroup)
 def main() -> None:
     """Diaspora Registry keyholder (offline workstation)."""
 
 
 main.add_command(audit)
-audit.add_command(receipt)
-audit.add_command(page_check)
 main.add_command(page)
 main.add_command(ceremony)
 main.add_command(rotate)
@@ -53,10 +46,9 @@ main.add_command(check_share)
 @main.command()
 @vault_option
 @passphrase_option
-@friendly_errors
 def init(vault_dir: Path, passphrase_file: Path | None) -> None:
     """Make a vault: a new key, sealed under a passphrase, and its public bundle."""
-    vault = Vault(vault_dir)
+    vault = Station(vault_dir)
     passphrase = read_passphrase(passphrase_file, confirm=True, ui=ClickPrompter())
     key = init_vault(vault, passphrase)
     click.echo(f"vault created in {vault_dir}; key {key.kid} (fingerprint {key.kid[:16]})")
@@ -72,11 +64,11 @@ def init(vault_dir: Path, passphrase_file: Path | None) -> None:
     help="Keep envelopes sealed to a key this vault does not hold (they cannot be opened; see docs/operations.md).",
 )
 @click.argument("batches", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@friendly_errors
 def import_(vault_dir: Path, repin: bool, accept_unknown_keys: bool, batches: tuple[Path, ...]) -> None:
     """Check batch files and keep their envelopes (still sealed)."""
-    vault = Vault(vault_dir)
+    vault = Station(vault_dir)
     state = resume(vault)
+    _warn_finished_rotation(vault, state.finished_rotation)
     for path in batches:
         with _progress_bar(batch_size(path), f"checking {path.name}") as bar:
             result = import_batch(
@@ -102,10 +94,16 @@ def import_(vault_dir: Path, repin: bool, accept_unknown_keys: bool, batches: tu
             )
 
 
-def _progress_bar(total: int | None, label: str, unit: str = "env"):  # type: ignore[no-untyped-def]
+def _progress_bar(total: int | None, label: str, unit: str = "env") -> Any:
+    """A tqdm bar on stderr, shown only on a terminal."""
     from tqdm import tqdm
 
     return tqdm(total=total, desc=label, unit=unit, file=sys.stderr, disable=None, leave=False)
+
+
+def _warn_finished_rotation(station: Station, kid: str | None) -> None:
+    if kid is not None:
+        click.echo(f"WARNING: {finished_rotation_message(station, kid)}", err=True)
 
 
 # Budgets that still make sense for a national publication (docs/disclosure.md,
@@ -121,10 +119,6 @@ def _check_epsilon(value: float | None) -> float | None:
     if value is not None and not low <= value <= high:  # also false for nan
         raise click.BadParameter(f"{value:g} is outside {low:g}..{high:g}; see docs/disclosure.md, section 4")
     return value
-
-
-def _load_statistics() -> None:
-    import keyholder_cli.publication  # noqa: F401 - loaded for its side effect: warm imports
 
 
 @main.command()
@@ -143,7 +137,6 @@ def _load_statistics() -> None:
     help=f"Add differential-privacy noise with this total budget, {EPSILON_RANGE[0]} to {EPSILON_RANGE[1]}"
     " (docs/disclosure.md).",
 )
-@friendly_errors
 def publish(
     vault_dir: Path,
     share_files: tuple[Path, ...],
@@ -153,11 +146,14 @@ def publish(
     epsilon: float | None,
 ) -> None:
     """Open, validate, de-duplicate and publish protected aggregates."""
-    vault = Vault(vault_dir).require()
+    vault = Station(vault_dir).require()
     refuse_unusable_target(out_dir)
-    unlocked = unlock_vault(vault, "publish", share_files=share_files, passphrase_file=passphrase_file)
-    with publication_attempt(vault, unlocked.current, out_dir) as attempt:
-        summary = _publish(vault, unlocked, out_dir, min_cell, epsilon, attempt)
+    state = resume(vault)
+    _warn_finished_rotation(vault, state.finished_rotation)
+    unlocked = unlock_vault(
+        vault, "publish", ClickPrompter(), state, share_files=share_files, passphrase_file=passphrase_file
+    )
+    summary = run_publish(vault, state, unlocked, out_dir, min_cell, epsilon, _progress_bar)
     click.echo(
         f"published {plural(summary.registrants, 'registrant')} to {out_dir}: {plural(summary.envelopes, 'envelope')},"
         f" {summary.opened} opened, {summary.failed} failed to open, {summary.invalid} invalid,"
@@ -171,44 +167,3 @@ def publish(
             err=True,
         )
 
-
-def _publish(
-    vault: Vault, unlocked: Unlocked, out_dir: Path, min_cell: int, epsilon: float | None, attempt: Attempt
-) -> PublishSummary:
-    """Everything publish does once the keys are unlocked."""
-    from .publish import open_all
-
-    today = date.today()
-    total = vault.envelope_count()
-    with _progress_bar(total, "opening") as bar:
-        # The statistics stack (numpy, scipy, pandas, matplotlib) takes a second
-        # or more to load: the other commands never pay for it, and publish
-        # loads it while the workers open envelopes.
-        opened = open_all(vault.db_path, unlocked.keys, today, progress=bar.update, meanwhile=_load_statistics)
-    from .publication import PublishSummary, build_aggregates, render_files, write_publication
-
-    with _progress_bar(len(opened.rows), "de-duplicating", unit="rec") as bar:
-        aggregates, duplicates = build_aggregates(opened, today, min_cell, epsilon, progress=bar.update)
-    counts = {
-        "envelopes": opened.envelopes,
-        "opened": opened.envelopes - opened.failed,
-        "failed": opened.failed,
-        "invalid": opened.invalid,
-        "duplicates": duplicates,
-        "registrants": aggregates["registrants"],
-    }
-    # The opened rows are no longer needed: dropped before the report's
-    # chart workers are forked, so they neither inherit nor touch them.
-    del opened
-    hashes = logged_publication(
-        vault,
-        unlocked.current,
-        out_dir,
-        render_files(aggregates),
-        counts=counts,
-        disclosure=aggregates["disclosure"],
-        generated_on=aggregates["generated_on"],
-        write=write_publication,
-        attempt=attempt,
-    )
-    return PublishSummary(**counts, files=hashes)

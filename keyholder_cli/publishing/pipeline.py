@@ -1,0 +1,89 @@
+"""Everything `keyholder publish` does once the keys are unlocked, in order:
+open every envelope (workers), de-duplicate and protect the aggregates,
+render the files, log the publication (signed manifest, `publish` entry),
+then write the directory. A stop after the unlock logs `publish_failed`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from ..audit import AuditResult
+from ..station import Station
+from ..unlock import Unlocked
+from .audit import logged_publication, publication_attempt, refuse_unusable_target
+from .opening import open_all
+
+__all__ = ["ProgressBar", "PublishSummary", "publish", "refuse_unusable_target"]
+
+# A progress bar for (total, label, unit): a context manager whose value has `update(n)`.
+ProgressBar = Callable[[int | None, str, str], AbstractContextManager[Any]]
+
+
+@dataclass(frozen=True)
+class PublishSummary:
+    envelopes: int
+    opened: int
+    failed: int
+    invalid: int
+    duplicates: int
+    registrants: int
+    files: dict[str, str]
+
+
+def _load_statistics() -> None:
+    from . import aggregates  # noqa: F401 - loaded for its side effect: warm imports
+
+
+def publish(
+    station: Station,
+    state: AuditResult,
+    unlocked: Unlocked,
+    out_dir: Path,
+    min_cell: int,
+    epsilon: float | None,
+    bar: ProgressBar,
+) -> PublishSummary:
+    """Publish the protected aggregates of every envelope into `out_dir`."""
+    with publication_attempt(station, state, unlocked.current, out_dir) as attempt:
+        today = date.today()
+        with bar(station.envelope_count(), "opening", "env") as progress:
+            # The statistics stack (numpy, scipy, pandas, matplotlib) takes a second
+            # or more to load: the other commands never pay for it, and publish
+            # loads it while the workers open envelopes.
+            opened = open_all(
+                station.db_path, unlocked.keys, today, progress=progress.update, meanwhile=_load_statistics
+            )
+        from .aggregates import build_aggregates, render_files, write_publication
+
+        with bar(len(opened.rows), "de-duplicating", "rec") as progress:
+            aggregates, duplicates = build_aggregates(opened, today, min_cell, epsilon, progress=progress.update)
+        counts = {
+            "envelopes": opened.envelopes,
+            "opened": opened.envelopes - opened.failed,
+            "failed": opened.failed,
+            "invalid": opened.invalid,
+            "duplicates": duplicates,
+            "registrants": aggregates["registrants"],
+        }
+        # The opened rows are no longer needed: dropped before the report's
+        # chart workers are forked, so they neither inherit nor touch them.
+        del opened
+        hashes = logged_publication(
+            station,
+            state,
+            unlocked.current,
+            out_dir,
+            render_files(aggregates),
+            counts=counts,
+            disclosure=aggregates["disclosure"],
+            generated_on=aggregates["generated_on"],
+            write=write_publication,
+            attempt=attempt,
+        )
+    return PublishSummary(**counts, files=hashes)
