@@ -45,5 +45,6 @@ def create_app(config: IntakeConfig) -> Flask:
     api.init_errors(app, config)
 
     # The submission route, the one hot path, is answered in front of Flask.
-    app.wsgi_app = api.SubmissionHandler(app.wsgi_app, config, store, log, keys, app.logger)  # type: ignore[method-assign]
+    handler = api.SubmissionHandler(app.wsgi_app, config, store, log, keys, app.logger)
+    app.wsgi_app = handler  # type: ignore[method-assign]  # the middleware slot Flask documents
     return app

@@ -44,7 +44,7 @@ def friendly_errors(func: F) -> F:
             click.echo(f"intake: error: the intake store: {exc}", err=True)
             sys.exit(1)
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper  # type: ignore[return-value]  # wraps keeps func's signature; mypy cannot see it
 
 
 @click.group()
@@ -123,8 +123,12 @@ def serve(data_dir: Path, host: str, port: int, create: bool, allow_no_key: bool
 
     app = create_app(IntakeConfig(data_dir=data_dir))
     server = make_server(host, port, app, threaded=True, request_handler=QuietHandler)
+
     # socketserver prints the client's address with a request's uncaught error: log it without.
-    server.handle_error = lambda _request, _address: app.logger.exception("a request failed")  # type: ignore[method-assign]
+    def handle_error(request: Any, client_address: Any) -> None:
+        app.logger.exception("a request failed")
+
+    server.handle_error = handle_error  # type: ignore[method-assign]  # on this instance only, as socketserver allows
     click.echo(f"intake serving on http://{host}:{server.server_port}/ (Ctrl-C to stop)", err=True)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()

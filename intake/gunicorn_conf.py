@@ -10,7 +10,7 @@ from gunicorn.glogging import Logger
 from intake.logs import PrivateFormatter
 
 
-class PrivateLogger(Logger):  # type: ignore[misc]
+class PrivateLogger(Logger):  # type: ignore[misc]  # gunicorn has no type hints: Logger is Any
     """gunicorn's logger with no access log at all and every error-log line
     through `PrivateFormatter`: the day only, and no address (gunicorn writes
     `Invalid request from ip=...` for each malformed request it refuses)."""

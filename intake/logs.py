@@ -55,14 +55,14 @@ class PrivateFormatter(logging.Formatter):
         return scrub(super().format(record))
 
 
-class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]  # generic in typeshed only, not at run time
     """Writes to whatever `sys.stderr` is when a line is written (a test
     runner, or gunicorn, may replace it after the handler is made)."""
 
     def __init__(self) -> None:
         super().__init__()
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> TextIO:
         return sys.stderr
 

@@ -51,7 +51,7 @@ def _one_line_errors(func: F) -> F:
             click.echo(f"intake: error: {exc}", err=True)
             sys.exit(1)
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper  # type: ignore[return-value]  # wraps keeps func's signature; mypy cannot see it
 
 
 def served_files(config: IntakeConfig) -> dict[str, str]:

@@ -222,4 +222,4 @@ def open_log_storage(config: IntakeConfig) -> LogStorage:
 
 # The one implementation today (issue 16 adds PostgreSQL and a choice in the
 # config); imported last, because it subclasses the interface above.
-from .sqlite import SQLiteLogStorage, SQLiteStore  # noqa: E402
+from .sqlite import SQLiteLogStorage, SQLiteStore  # noqa: E402 - after the interface it subclasses
