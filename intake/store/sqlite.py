@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 
 from vault import Envelope
 
-from . import (
+from .base import (
     CommitUnconfirmed,
     EnvelopeStore,
     Log,
