@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from itertools import compress, islice, repeat
 from operator import eq, itemgetter
+from typing import Any
 
 import schemas
 
@@ -107,7 +108,7 @@ def _category(value: object) -> str:
     return NOT_STATED if value is None else str(value)
 
 
-def _keyed(counts: Counter) -> Counter[tuple[str, ...]]:
+def _keyed(counts: Mapping[Any, int]) -> Counter[tuple[str, ...]]:
     """Counts of raw answers (or tuples of them) as counts of category tuples."""
     out: Counter[tuple[str, ...]] = Counter()
     for value, n in counts.items():
@@ -121,9 +122,9 @@ def count_tables(rows: Iterable[Mapping[str, object]], generated_on: date) -> tu
     Records are read in batches; each answer column of a batch is counted by
     a `Counter` (in C), and only distinct answers are looked at in Python."""
     named = {d: i for i, d in enumerate(_READ)}
-    raw: list[Counter] = [Counter() for _ in _READ]  # per answer, its raw values
-    pairs = {dims: Counter() for dims in CROSS}
-    in_xk: Counter = Counter()  # municipalities of people from Kosovo
+    raw: list[Counter[object]] = [Counter() for _ in _READ]  # per answer, its raw values
+    pairs: dict[tuple[str, ...], Counter[tuple[object, ...]]] = {dims: Counter() for dims in CROSS}
+    in_xk: Counter[object] = Counter()  # municipalities of people from Kosovo
     registrants = 0
     records = iter(rows)
     while batch := list(islice(records, _BATCH)):
@@ -136,12 +137,12 @@ def count_tables(rows: Iterable[Mapping[str, object]], generated_on: date) -> tu
         for counter, column in zip(raw[:-1], columns, strict=False):
             counter.update(column)
         try:
-            ticked = Counter(columns[-1])
+            ticked: Counter[Any] = Counter(columns[-1])
         except TypeError:  # engagement as lists of options (a partial count is dropped)
             ticked = Counter(tuple(t) if isinstance(t, list) else t for t in columns[-1])
         raw[-1].update(ticked)
-        for dims, counter in pairs.items():
-            counter.update(zip(columns[named[dims[0]]], columns[named[dims[1]]], strict=True))
+        for dims, pair_counts in pairs.items():
+            pair_counts.update(zip(columns[named[dims[0]]], columns[named[dims[1]]], strict=True))
         origin = columns[named["origin_country"]]
         in_xk.update(compress(columns[named["origin_municipality"]], map(eq, origin, repeat("XK"))))
     single = {d: _keyed(raw[named[d]]) for d in ONE_WAY if d in named and d != "engagement"}
@@ -153,8 +154,8 @@ def count_tables(rows: Iterable[Mapping[str, object]], generated_on: date) -> tu
         bands[(age_band(str(born), generated_on),)] += n
     single["age_band"] = bands
     ticks: Counter[tuple[str, ...]] = Counter()
-    for ticked, n in raw[named["engagement"]].items():
-        for option in ticked if isinstance(ticked, tuple) and ticked else (NONE_TICKED,):
+    for answer, n in raw[named["engagement"]].items():
+        for option in answer if isinstance(answer, tuple) and answer else (NONE_TICKED,):
             ticks[(str(option),)] += n
     single["engagement"] = ticks
     tables = [_table((d,), single[d]) for d in ONE_WAY]

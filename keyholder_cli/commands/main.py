@@ -96,7 +96,7 @@ def import_(vault_dir: Path, repin: bool, accept_unknown_keys: bool, batches: tu
 
 def _progress_bar(total: int | None, label: str, unit: str = "env") -> Any:
     """A tqdm bar on stderr, shown only on a terminal."""
-    from tqdm import tqdm  # type: ignore[import-untyped]  # tqdm ships no stubs; types-tqdm is not a dependency
+    from tqdm import tqdm  # untyped: pyproject.toml ignores its missing stubs
 
     return tqdm(total=total, desc=label, unit=unit, file=sys.stderr, disable=None, leave=False)
 

@@ -29,13 +29,40 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
 from .names import normalise, phonetic
 
-__all__ = ["Encoded", "candidate_pairs", "encode"]
+__all__ = ["Encoded", "PersonLike", "candidate_pairs", "encode"]
+
+
+class PersonLike(Protocol):
+    """The identity fields `encode` reads (dedup.Person has them; a protocol, since dedup imports this module)."""
+
+    @property
+    def seq(self) -> int: ...
+    @property
+    def given_name(self) -> str: ...
+    @property
+    def family_name(self) -> str: ...
+    @property
+    def birth_date(self) -> str: ...
+    @property
+    def sex(self) -> str: ...
+    @property
+    def origin_country(self) -> str: ...
+    @property
+    def origin_municipality(self) -> str: ...
+    @property
+    def residence_country(self) -> str: ...
+    @property
+    def residence_city(self) -> str: ...
+    @property
+    def email(self) -> str: ...
+
 
 _MISSING = -1
 SPARSE_WINDOW = 3  # pass 7 (names only) compares each record with its 3 nearest birth dates
@@ -126,22 +153,22 @@ def _dates(values: Sequence[str]) -> np.ndarray:
         digits = text.replace("-", "") if isinstance(text, str) else ""
         if len(digits) == 8 and digits.isdigit():
             parsed[i] = int(digits)
-    return parsed[codes]  # code -1 → the trailing 0 (missing)
+    return np.asarray(parsed[codes])  # code -1 → the trailing 0 (missing)
 
 
-def encode(people: Sequence[object]) -> Encoded:
+def encode(people: Sequence[PersonLike]) -> Encoded:
     """Turn `Person`-like objects into integer columns (one pass per field)."""
     n = len(people)
     keys, given, family, first, last, count, freq = _names(
         [p.given_name for p in people],
-        [p.family_name for p in people],  # type: ignore[attr-defined]
+        [p.family_name for p in people],
     )
     sex_codes = {"female": 1, "male": 2}
-    email_codes, emails = _codes([p.email.strip().casefold() for p in people])  # type: ignore[attr-defined]
+    email_codes, emails = _codes([p.email.strip().casefold() for p in people])
     empty_email = np.array([e == "" for e in emails], dtype=bool)
     if empty_email.any():
         email_codes[empty_email[email_codes]] = _MISSING
-    raw_city, raw_cities = _codes([p.residence_city for p in people])  # type: ignore[attr-defined]
+    raw_city, raw_cities = _codes([p.residence_city for p in people])
     city_of_raw, cities = _codes([normalise(c) for c in raw_cities])
     city = city_of_raw[raw_city] if len(raw_city) else raw_city
     empty_city = np.array([c == "" for c in cities], dtype=bool)
@@ -156,17 +183,17 @@ def encode(people: Sequence[object]) -> Encoded:
         word_last=last,
         word_count=count,
         key_freq=freq,
-        date=_dates([p.birth_date for p in people]),  # type: ignore[attr-defined]
-        sex=np.array([sex_codes.get(p.sex, 0) for p in people], dtype=np.int8),  # type: ignore[attr-defined]
-        origin=_category([p.origin_country for p in people]),  # type: ignore[attr-defined]
-        municipality=_category([p.origin_municipality for p in people]),  # type: ignore[attr-defined]
-        residence=_category([p.residence_country for p in people]),  # type: ignore[attr-defined]
+        date=_dates([p.birth_date for p in people]),
+        sex=np.array([sex_codes.get(p.sex, 0) for p in people], dtype=np.int8),
+        origin=_category([p.origin_country for p in people]),
+        municipality=_category([p.origin_municipality for p in people]),
+        residence=_category([p.residence_country for p in people]),
         city=city,
         cities=cities,
         city_lengths=np.array([len(c) for c in cities], dtype=np.int32),
         email=email_codes,
         emails=emails,
-        seq=np.array([p.seq for p in people], dtype=np.int64),  # type: ignore[attr-defined]
+        seq=np.array([p.seq for p in people], dtype=np.int64),
     )
 
 
@@ -242,7 +269,7 @@ def _window_pairs(keys: np.ndarray, recs: np.ndarray, order_by: np.ndarray | Non
 
 def _pair_code(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     lo, hi = np.minimum(a, b), np.maximum(a, b)
-    return (lo << np.int64(32)) | hi
+    return np.asarray((lo << np.int64(32)) | hi)
 
 
 def _distinct(codes: np.ndarray) -> np.ndarray:

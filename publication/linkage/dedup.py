@@ -22,9 +22,9 @@ Pipeline (docs/deduplication.md has the full rule and its known errors):
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -200,7 +200,7 @@ def _names_weight(
     whole = full_w[full_code[a]]
     straight = np.where(g_exact & f_exact, whole, g + f)
     swapped = np.where(sg_exact & sf_exact, whole, sg + sf) - w["swap_penalty"]
-    return np.maximum(straight, swapped)
+    return np.asarray(np.maximum(straight, swapped))
 
 
 def _date_weight(da: np.ndarray, db: np.ndarray) -> np.ndarray:
@@ -352,7 +352,7 @@ def find_duplicates(people: Sequence[Person], progress: Callable[[int], None] | 
     return DedupResult(representative=rep, pairs_compared=total, matched_pairs=len(ma), clusters=clusters)
 
 
-def person_from_record(seq: int, record: dict) -> Person:
+def person_from_record(seq: int, record: Mapping[str, Any]) -> Person:
     """The `Person` of one validated `dvr-registration/1` record."""
     return Person(
         seq=seq,

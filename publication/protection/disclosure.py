@@ -36,6 +36,7 @@ import math
 from collections.abc import Sequence
 from datetime import date
 from importlib import metadata
+from typing import Any
 
 import numpy as np
 
@@ -66,7 +67,7 @@ def _count(lat: Lattice, suppressed: np.ndarray, pairs: list[tuple[str, str]]) -
     return None if suppressed[i] else int(lat.values[i])
 
 
-def _table_json(table: Table, lat: Lattice, suppressed: np.ndarray) -> dict:
+def _table_json(table: Table, lat: Lattice, suppressed: np.ndarray) -> dict[str, Any]:
     base = list(table.condition)
     dims = table.dimensions
     combos: list[tuple[str, ...]] = [()]
@@ -147,7 +148,7 @@ def protect(
     *,
     registrants: int | None = None,
     protection: int | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """The complete `aggregates.json` object for `tables` (from `count_tables`).
 
     `protection` (default ⌈min_cell / 2⌉) is how wide a small count's

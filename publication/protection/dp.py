@@ -60,7 +60,7 @@ def _laplace(counts: Sequence[int], sensitivity: int, epsilon: float) -> tuple[n
     scale = sensitivity / epsilon
     space = dp.vector_domain(dp.atom_domain(T=int)), dp.l1_distance(T=int)
     meas = dp.m.make_laplace(*space, scale=scale)
-    spent = meas.map(sensitivity)
+    spent = meas.map(sensitivity)  # type: ignore[no-untyped-call]  # OpenDP's map has no annotations
     if spent > epsilon * (1 + 1e-9):
         raise ValueError(f"OpenDP reports ε={spent} > budget {epsilon}")
     return np.asarray(meas([int(c) for c in counts]), dtype=float), scale
@@ -75,7 +75,7 @@ def project(values: np.ndarray, total: float) -> np.ndarray:
     ranks = np.arange(1, len(u) + 1)
     rho = ranks[u - excess / ranks > 0][-1]
     theta = excess[rho - 1] / rho
-    return np.maximum(values - theta, 0.0)
+    return np.asarray(np.maximum(values - theta, 0.0))
 
 
 def round_to(values: np.ndarray, total: int) -> np.ndarray:
@@ -85,7 +85,7 @@ def round_to(values: np.ndarray, total: int) -> np.ndarray:
     if short > 0:
         order = np.argsort(-(values - floor), kind="stable")[:short]
         floor[order] += 1
-    return floor
+    return np.asarray(floor)
 
 
 def multi_response(values: np.ndarray, total: int, none: int) -> np.ndarray:
@@ -104,7 +104,7 @@ def multi_response(values: np.ndarray, total: int, none: int) -> np.ndarray:
         rise = min(short, m - int(fitted[i]))
         fitted[i] += rise
         short -= rise
-    return fitted
+    return np.asarray(fitted)
 
 
 def _consistent(values: np.ndarray, total: int) -> np.ndarray:
@@ -115,7 +115,7 @@ def _counts(table: Table, combos: list[tuple[str, ...]]) -> list[int]:
     return [table.counts.get(c, 0) for c in combos]
 
 
-def _as_table(template: Table, categories: tuple[tuple[str, ...], ...], counts: dict) -> Table:
+def _as_table(template: Table, categories: tuple[tuple[str, ...], ...], counts: dict[tuple[str, ...], int]) -> Table:
     kept = {k: int(v) for k, v in counts.items() if v > 0}
     return replace(template, categories=categories, counts=kept)
 
@@ -154,7 +154,7 @@ def privatise(registrants: int, tables: Sequence[Table], epsilon: float) -> tupl
             for c, v in zip(cols, _consistent(grid[i], row_total[r]), strict=True):
                 counts[(r, c)] = int(v)
         out[table.name] = _as_table(table, (present, cols), counts)
-        margin = {(c,): sum(counts[(r, c)] for r in present) for c in cols}
+        margin: dict[tuple[str, ...], int] = {(c,): sum(counts[(r, c)] for r in present) for c in cols}
         out[dim] = _as_table(by_name[dim], (cols,), margin)
     # The other one-way tables, each its own release.
     xk = n_hat

@@ -58,6 +58,10 @@ from scipy.sparse import coo_matrix, csr_matrix, hstack
 
 from ..tables import NONE_TICKED, Table
 
+# highspy's stub declares its methods on Highs; _solver() returns the bare base class _Highs
+# (same methods), which the stub does not name.
+_Solver = highspy.Highs
+
 __all__ = ["Key", "Lattice", "ProtectionError", "audit", "build_lattice", "key_of", "suppress"]
 
 Key = tuple[tuple[str, str], ...]
@@ -143,7 +147,9 @@ def build_lattice(registrants: int, tables: Sequence[Table]) -> Lattice:
     return lat
 
 
-def _multi_response(lat: Lattice, base: list[tuple[str, str]], dims: tuple[str, ...], cells: dict) -> None:
+def _multi_response(
+    lat: Lattice, base: list[tuple[str, str]], dims: tuple[str, ...], cells: dict[tuple[str, ...], int]
+) -> None:
     """What the attacker knows of a multi-response table with a `none` option (a
     person counts in every option ticked; `none` counts who ticked nothing):
     every option + none + not_k = registrants, where not_k (hidden) counts
@@ -190,7 +196,7 @@ def _matrix(lat: Lattice) -> csr_matrix:
     return coo_matrix((data, (rows, cols)), shape=shape).tocsr()
 
 
-def _solver() -> highspy._Highs:
+def _solver() -> _Solver:
     """A silent HiGHS instance. The bare binding `_Highs` rather than `highspy.Highs`, whose
     Python callbacks print HiGHS's banner to stdout when they are set up (older highspy
     releases do not export `_Highs`; there the banner is printed once)."""
@@ -200,14 +206,14 @@ def _solver() -> highspy._Highs:
     return h
 
 
-def _add_equations(h: highspy._Highs, matrix: csr_matrix) -> None:
+def _add_equations(h: _Solver, matrix: csr_matrix) -> None:
     """Add each row of `matrix` as an equation `row · x = 0`."""
     zeros = np.zeros(matrix.shape[0])
     starts = matrix.indptr[:-1].astype(np.int32)
     h.addRows(matrix.shape[0], zeros, zeros, matrix.nnz, starts, matrix.indices.astype(np.int32), matrix.data)
 
 
-def _solve(h: highspy._Highs) -> tuple[highspy.HighsModelStatus, np.ndarray, float]:
+def _solve(h: _Solver) -> tuple[highspy.HighsModelStatus, np.ndarray, float]:
     """Run HiGHS; its status, solution and objective value, read before the model changes again."""
     h.run()
     return h.getModelStatus(), np.array(h.getSolution().col_value), float(h.getInfo().objective_function_value)
@@ -306,7 +312,7 @@ class _Witnesses:
             raise ProtectionError(
                 f"no complementary suppression can protect quantity {q}: {self.h.modelStatusToString(status)}"
             )
-        return x[: self.n] - x[self.n :]
+        return np.asarray(x[: self.n] - x[self.n :])
 
 
 def _tables(
@@ -322,7 +328,7 @@ def _tables(
     ok &= np.all(snapped[:, suppressed] >= 1.0 - _TOL, axis=1)
     ok &= np.all(snapped[:, hidden] >= -_TOL, axis=1)
     ok &= np.all(np.abs(matrix @ snapped.T) <= _TOL, axis=0)
-    return ok
+    return np.asarray(ok)
 
 
 def audit(lat: Lattice, suppressed: np.ndarray) -> dict[int, tuple[float, float]]:

@@ -30,6 +30,7 @@ from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -77,12 +78,12 @@ def _both(key: str, **fmt: object) -> str:
     return f'{html.escape(sq.format(**fmt))} <span class="en">/ {html.escape(en.format(**fmt))}</span>'
 
 
-def _cells(table: dict) -> list[tuple[str, int | None]]:
+def _cells(table: dict[str, Any]) -> list[tuple[str, int | None]]:
     dim = table["dimensions"][0]
     return [(c[dim], c["count"]) for c in table["cells"]]
 
 
-def _chart(table: dict) -> str:
+def _chart(table: dict[str, Any]) -> str:
     dim = table["dimensions"][0]
     cells = _cells(table)
     names_of = {code: " / ".join(dict.fromkeys(label(dim, code))) for code, _ in cells}
@@ -123,7 +124,7 @@ def _chart(table: dict) -> str:
     return re.sub(r'\s(width|height)="[^"]*pt"', "", svg, count=2)
 
 
-def _number_table(table: dict) -> str:
+def _number_table(table: dict[str, Any]) -> str:
     dim = table["dimensions"][0]
     rows = []
     cells = _cells(table)
@@ -142,7 +143,7 @@ def _number_table(table: dict) -> str:
     return f'<div class="numbers"><table>{head}{"".join(rows)}</table></div>'
 
 
-def _withheld(aggregates: dict) -> str:
+def _withheld(aggregates: dict[str, Any]) -> str:
     """Plain words for what is not published: every breakdown, or some tables."""
     d = aggregates["disclosure"]
     if not aggregates["tables"]:
@@ -158,7 +159,7 @@ def _withheld(aggregates: dict) -> str:
     )
 
 
-def _protection(aggregates: dict) -> str:
+def _protection(aggregates: dict[str, Any]) -> str:
     d = aggregates["disclosure"]
     if not aggregates["tables"]:
         sq = (
@@ -201,7 +202,7 @@ def _protection(aggregates: dict) -> str:
     return "".join(parts)
 
 
-def _charts(tables: list[dict]) -> dict[str, str]:
+def _charts(tables: list[dict[str, Any]]) -> dict[str, str]:
     """Each table's chart as SVG, by table name; drawn in parallel on every
     core (matplotlib lays out each chart twice, which takes most of publish's
     report time)."""
@@ -217,7 +218,7 @@ def _charts(tables: list[dict]) -> dict[str, str]:
         pool.shutdown(wait=True, cancel_futures=True)  # no worker outlives the call
 
 
-def render(aggregates: dict) -> str:
+def render(aggregates: dict[str, Any]) -> str:
     """The report page as a string."""
     tables = {t["name"]: t for t in aggregates["tables"]}
     charts = _charts([tables[name] for name in CHARTS if name in tables])
@@ -249,14 +250,14 @@ def render(aggregates: dict) -> str:
     )
 
 
-def write_report(aggregates: dict, out_dir: Path) -> list[Path]:
+def write_report(aggregates: dict[str, Any], out_dir: Path) -> list[Path]:
     """Write `report.html` into `out_dir`; return the paths written."""
     path = Path(out_dir) / "report.html"
     _atomic_write(path, render(aggregates).encode("utf-8"))
     return [path]
 
 
-def _csv_rows(table: dict) -> Iterable[list[str]]:
+def _csv_rows(table: dict[str, Any]) -> Iterable[list[str]]:
     dims = table["dimensions"]
     yield [*dims, "count", "suppressed"]
     for cell in table["cells"]:
@@ -272,7 +273,7 @@ def _csv_rows(table: dict) -> Iterable[list[str]]:
     yield [*(["TOTAL"] * len(dims)), "" if total is None else str(total), str(total is None).lower()]
 
 
-def render_csvs(aggregates: dict) -> dict[str, bytes]:
+def render_csvs(aggregates: dict[str, Any]) -> dict[str, bytes]:
     """One `<table name>.csv` per table, as bytes by file name."""
     files = {}
     for table in aggregates["tables"]:
@@ -284,7 +285,7 @@ def render_csvs(aggregates: dict) -> dict[str, bytes]:
     return files
 
 
-def write_csvs(aggregates: dict, out_dir: Path) -> list[Path]:
+def write_csvs(aggregates: dict[str, Any], out_dir: Path) -> list[Path]:
     """Write one `<table name>.csv` per table into `out_dir`; return the paths."""
     written = []
     for name, data in render_csvs(aggregates).items():
