@@ -22,6 +22,17 @@ from intake.keyring import add_bundle
 os.environ["DVR_INSECURE_FAST_KDF"] = "1"  # the CLIs use libsodium's minimum Argon2id costs
 
 
+@pytest.fixture
+def vault_dir(tmp_path: Path) -> Path:
+    """A vault made by `keyholder init` with a passphrase file (`pp` beside it)."""
+    from support import run
+
+    (tmp_path / "pp").write_text("correct horse battery\n")
+    proc = run("keyholder", "init", "--vault", tmp_path / "V", "--passphrase-file", tmp_path / "pp")
+    assert proc.returncode == 0, proc.stderr
+    return tmp_path / "V"
+
+
 @pytest.fixture(scope="session")
 def ministry_key() -> vault.UnlockedKey:
     return vault.derive_keys(bytes(range(32)))

@@ -127,3 +127,10 @@ def full_disk_for(monkeypatch: Any, fails: Any) -> None:
 
     monkeypatch.setattr(station, "atomic_write", full_disk)
     monkeypatch.setattr("vault.auditlog.atomic_write", full_disk)
+
+
+def public_key(vault_dir) -> bytes:
+    """The public key of the vault made by the `vault_dir` fixture."""
+    import vault
+
+    return vault.load_bundle(json.loads((vault_dir / "key-bundle.json").read_text())).public_key

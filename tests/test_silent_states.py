@@ -8,22 +8,9 @@ from __future__ import annotations
 import json
 import sqlite3
 
-import pytest
-from support import VALID_RECORD, one_line_error, run, submission, write_batch_file
+from support import VALID_RECORD, one_line_error, public_key, run, submission, write_batch_file
 
 import vault
-
-
-@pytest.fixture
-def vault_dir(tmp_path):
-    (tmp_path / "pp").write_text("correct horse battery\n")
-    proc = run("keyholder", "init", "--vault", tmp_path / "V", "--passphrase-file", tmp_path / "pp")
-    assert proc.returncode == 0, proc.stderr
-    return tmp_path / "V"
-
-
-def public_key(vault_dir) -> bytes:
-    return vault.load_bundle(json.loads((vault_dir / "key-bundle.json").read_text())).public_key
 
 
 def rows(vault_dir, table: str) -> list:
