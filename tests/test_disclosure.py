@@ -14,7 +14,6 @@ from scipy.optimize import linprog
 
 import schemas
 from publication.protection.disclosure import count_tables, protect
-from publication.protection.dp import privatise, project, round_to
 from publication.tables import Table
 from simulate import generate
 
@@ -423,52 +422,3 @@ def test_bad_parameters_are_refused(bad: dict) -> None:
     protection = args.pop("protection", None)
     with pytest.raises(ValueError):
         protect(tables, args["min_cell"], args["epsilon"], ON, protection=protection)
-
-
-# ---------------------------------------------------------------- differential privacy
-
-
-def test_projection_and_rounding_keep_totals() -> None:
-    x = project(np.array([5.0, -3.0, 40.0, 0.5]), 30)
-    assert np.all(x >= 0) and abs(x.sum() - 30) < 1e-9
-    r = round_to(x, 30)
-    assert r.sum() == 30 and np.all(r >= 0)
-
-
-def test_dp_tables_are_consistent_non_negative_integers() -> None:
-    pop = generate(2000, 8, repeat_rate=0.0)
-    n, tables = count_tables((s["record"] for s in pop.submissions), ON)
-    n_hat, noisy, budget = privatise(n, tables, 2.0)
-    assert abs(sum(r.epsilon for r in budget) - 2.0) < 1e-9
-    assert {r.name for r in budget} >= {"registrants", "residence_country_by_status", "engagement"}
-    assert next(r for r in budget if r.name == "engagement").sensitivity == 6
-    by = {t.name: t for t in noisy}
-    residence = by["residence_country"].counts
-    assert sum(residence.values()) == n_hat
-    for cross, column in (
-        ("residence_country_by_status", "status"),
-        ("residence_country_by_education_level", "education_level"),
-    ):
-        cells = by[cross].counts
-        for (country,), total in residence.items():
-            assert sum(v for (r, _), v in cells.items() if r == country) == total
-        for (category,), total in by[column].counts.items():
-            assert sum(v for (_, c), v in cells.items() if c == category) == total
-    xk = by["origin_country"].counts.get(("XK",), 0)
-    assert sum(by["origin_municipality"].counts.values()) == xk
-    for t in noisy:
-        assert all(isinstance(v, int) and v > 0 for v in t.counts.values())
-
-
-def test_dp_publication_records_the_budget_and_validates() -> None:
-    pop = generate(1500, 4, repeat_rate=0.0)
-    _, tables = count_tables((s["record"] for s in pop.submissions), ON)
-    aggregates = protect(tables, 10, 1.0, ON)
-    jsonschema.validate(aggregates, schemas.load("aggregates.schema.json"))
-    d = aggregates["disclosure"]
-    assert d["method"] == "differential_privacy+cell_suppression"
-    assert d["epsilon"] == 1.0
-    assert abs(sum(b["epsilon"] for b in d["budget"]) - 1.0) < 1e-9
-    assert all(b["scale"] == pytest.approx(b["sensitivity"] / b["epsilon"]) for b in d["budget"])
-    counts = [c["count"] for t in aggregates["tables"] for c in t["cells"]]
-    assert not [c for c in counts if c is not None and 0 < c < 10]
