@@ -7,7 +7,8 @@ string (callers cache them), never per pair.
 
 Steps of `normalise`, in order:
 
-1. Unicode NFC; Cyrillic text is transliterated to Latin with `cyrtranslit`
+1. UTF-8 that was read as Windows-1252 somewhere (Ã« for ë) is decoded
+   again; Unicode NFC; Cyrillic text is transliterated to Latin with `cyrtranslit`
    (Serbian rules; Macedonian rules when a letter only Macedonian has — ѓ ќ ѕ —
    appears). This happens *before* any ASCII folding, so that Џ becomes dž and
    not a dropped letter.
@@ -16,7 +17,8 @@ Steps of `normalise`, in order:
    is how most registrants spell these names: dž→xh, đ→gj, ć→q, č→ç, š→sh,
    ž→zh (and Macedonian ǵ→gj, ḱ→q). Eth (Ð/ð), which is what Đ/đ become
    when cp1250 text is read as cp1252 and Đ's look-alike, is taken for đ.
-4. ASCII folding: ë→e, ç→c and every other diacritic is dropped. Then the
+4. ASCII folding: ë→e, ç→c and every other diacritic is dropped; letters
+   with no decomposition are spelled out (æ→ae, ø→o, ß→ss, ł→l). Then the
    ASCII stand-in "dj" for đ becomes gj: after the folding, so that d + ĵ
    or ď + j become gj too and `normalise` is a fixed point.
 5. Anything that is not a letter separates words (hyphen, apostrophe, dot,
@@ -45,6 +47,7 @@ _CYRILLIC = re.compile(r"[\u0400-\u04ff]")
 _MACEDONIAN_ONLY = re.compile(r"[ЃЌЅѓќѕ]")
 # Serbian/Croatian/Macedonian Latin → Albanian orthography (step 3).
 _TO_ALBANIAN = (
+    ("ddž", "xh"),  # a doubled d before dž is a doubled key (Ddžemaili is Džemaili)
     ("dž", "xh"),
     ("dz\u030c", "xh"),  # dz + combining caron, as some keyboards produce
     ("đ", "gj"),
@@ -57,6 +60,14 @@ _TO_ALBANIAN = (
     ("ž", "zh"),
 )
 _DJ = re.compile(r"d+j")
+# Latin letters Unicode gives no decomposition, so NFKD would leave them to be
+# dropped as non-letters (Hænsel would become "h nsel").
+_UNDECOMPOSABLE = str.maketrans(
+    {"ı": "i", "ł": "l", "ø": "o", "ß": "ss", "æ": "ae", "œ": "oe", "þ": "th", "ħ": "h", "ŧ": "t", "ŀ": "l"}
+)
+# What UTF-8 looks like when read as Windows-1252 (ë → Ã«, ç → Ã§, š → Å¡): every
+# two-byte letter of the names registrants type starts with one of these.
+_MOJIBAKE = re.compile("[ÃÄÅÆÐ][\u0080-\u00ff\u0152-\u0178\u02c6-\u2122]")
 _NON_LETTERS = re.compile(r"[^a-z]+")
 # Phonetic folding (applied to the output of `normalise`), longest first.
 _PHONETIC = (
@@ -79,11 +90,23 @@ _DOUBLES = re.compile(r"(?<=([a-z]))\1+")
 _DIGRAPH_DOUBLES = re.compile(r"([dhjz])\1+")
 
 
+def _undo_mojibake(text: str) -> str:
+    """UTF-8 text that was read as Windows-1252 on the way (Ã« for ë), decoded again.
+    Only when the whole string round-trips strictly: real names in Latin-1 letters
+    (Ãngel, Ðorđe) do not, and stay as typed."""
+    if not _MOJIBAKE.search(text):
+        return text
+    try:
+        return text.encode("cp1252").decode("utf-8")
+    except UnicodeError:
+        return text
+
+
 def normalise(name: str) -> str:
     """Return the canonical Latin, lower-case, ASCII form of a typed name."""
     if not isinstance(name, str):
         raise TypeError("name must be a str")
-    text = unicodedata.normalize("NFC", name)
+    text = unicodedata.normalize("NFC", _undo_mojibake(unicodedata.normalize("NFC", name)))
     if _CYRILLIC.search(text):
         lang = "mk" if _MACEDONIAN_ONLY.search(text) else "sr"
         text = cyrtranslit.to_latin(text, lang)
@@ -92,7 +115,8 @@ def normalise(name: str) -> str:
         text = text.replace(src, dst)
     folded = unicodedata.normalize("NFKD", text)
     ascii_only = "".join(ch for ch in folded if not unicodedata.combining(ch))
-    ascii_only = ascii_only.replace("ı", "i").replace("ł", "l").replace("ø", "o").replace("ß", "ss")
+    if not ascii_only.isascii():
+        ascii_only = ascii_only.translate(_UNDECOMPOSABLE)
     # Only now, with every mark dropped and compatibility form folded, is each "dj" in
     # sight (d + ĵ, ď + j, full-width ｄｊ): done earlier, a second pass would still change it.
     if "dj" in ascii_only:
