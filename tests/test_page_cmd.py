@@ -223,3 +223,25 @@ def test_install_refuses_a_signed_manifest_that_lists_other_files_than_are_serve
     line = refused("intake", "page", "install", "--data", release.data, release.root / "S2")
     assert "/assets/seal.js served here differs from the signed manifest" in line
     assert not (release.data / "static-manifest.sig").exists()
+
+
+def test_sign_after_a_stopped_rotation_says_so_and_refuses_a_page_that_pins_the_old_key(release: Release) -> None:
+    # The manifest is made while the old key is current; `keyholder rotate` is then stopped
+    # after logging the rotation but before the new bundle became current.
+    ok("intake", "page", "manifest", "--data", release.data, "--out", release.root / "M")
+    new_pp = release.root / "P2"
+    new_pp.write_text("the next epoch's passphrase\n")
+    old_bundle = (release.vault / "key-bundle.json").read_bytes()
+    ok("keyholder", "rotate", "--vault", release.vault, "--passphrase-file", release.passphrase,
+       "--new-passphrase-file", new_pp)  # fmt: skip
+    new_kid = json.loads((release.vault / "key-bundle.json").read_bytes())["kid"]
+    (release.vault / "key-bundle.json").write_bytes(old_bundle)
+    (release.vault / "key-rotation.json").unlink()
+    done = run("keyholder", "page", "sign", "--vault", release.vault, "--passphrase-file", new_pp,
+               release.root / "M", "--out", release.root / "S")  # fmt: skip
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert lines[0].startswith(f"WARNING: finished the rotation to key {new_kid}")
+    assert lines[1].startswith("keyholder: error: the page in M does not pin this vault's current signing key")
+    assert len(lines) == 2 and not (release.root / "S").exists()
+    assert "sign_page" not in [e["kind"] for e in release.audit_lines()]

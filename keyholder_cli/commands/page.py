@@ -77,6 +77,11 @@ def sign(
     if out.exists():
         raise KeyholderError(f"{out} exists; refusing to overwrite it (nothing was signed)")
     text, files = _read_manifest(manifest_file)
+    # Verified first, so that a rotation a stop left half-done is finished (and said) before the
+    # page's pin is compared with the current key: the key that will sign is the one checked.
+    state = audit.resume(vault)
+    if state.finished_rotation is not None:
+        click.echo(f"WARNING: {audit.finished_rotation_message(vault, state.finished_rotation)}", err=True)
     bundle = load_bundle(read_json(vault.bundle_path), require_signature=True)
     assert bundle.signing_key is not None  # noqa: S101 - require_signature guarantees it
     expected = hashlib.sha256(pin_asset(bundle.signing_key)).hexdigest()
@@ -86,7 +91,6 @@ def sign(
             f" ({signing_key_fingerprint(bundle.signing_key)}): its {PIN_PATH} is not this key's;"
             " restart the intake after installing the current key and make the manifest again. Nothing was signed"
         )
-    state = audit.resume(vault)
     unlocked = unlock_vault(
         vault, "sign_page", ClickPrompter(), state, share_files=share_files, passphrase_file=passphrase_file
     )
