@@ -57,8 +57,8 @@ from bench_publish import _submissions, raw_open_rate  # noqa: E402
 import schemas  # noqa: E402
 import vault  # noqa: E402
 from keyholder_cli.validate import compile_validator, parse_submission  # noqa: E402
+from vault._workers import forked_workers  # noqa: E402
 from vault.batch import BatchHeader, _check_row, write_batch  # noqa: E402
-from vault.workers import forked_workers  # noqa: E402
 
 _key: vault.UnlockedKey | None = None
 _sample: list[vault.Envelope] = []

@@ -26,8 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from procmem import run_measured  # noqa: E402
 
 import vault  # noqa: E402
+from vault._workers import forked_workers  # noqa: E402
 from vault.batch import BatchHeader, write_batch  # noqa: E402
-from vault.workers import forked_workers  # noqa: E402
 
 BIN = Path(sys.executable).parent
 

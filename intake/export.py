@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from vault.batch import BatchHeader, write_batch
-from vault.fsutil import atomic_write
 
 from .config import IntakeConfig
+from .files import atomic_write
 from .store import open_store, today
 from .tlog import load_log_key, open_log
 

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from vault import InvalidKeyBundle, KeyBundle, load_bundle, pinned_signing_key, verify_rotation
-from vault.fsutil import atomic_write
+
+from .files import atomic_write
 
 __all__ = ["KEYRING_FORMAT", "Keyring", "add_bundle", "load_keyring"]
 

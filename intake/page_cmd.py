@@ -27,9 +27,9 @@ from vault import (
     page_manifest_text,
     signing_key_fingerprint,
 )
-from vault.fsutil import atomic_write
 
 from .config import IntakeConfig
+from .files import atomic_write
 from .keyring import load_keyring
 
 __all__ = ["page", "served_files"]

@@ -28,11 +28,11 @@ from pathlib import Path
 from typing import Any
 
 from vault import InvalidSignature
-from vault.fsutil import fsync_dir
 from vault.merkle import CompactRange, NodeId, NodeReader, consistency_proof, inclusion_proof, leaf_hash
 from vault.note import Checkpoint, InvalidNote, NoteSigner, NoteVerifier, open_checkpoint, sign_checkpoint
 
 from .config import IntakeConfig
+from .files import fsync_dir
 from .store import LogIntegrityError, LogStorage, LogTransaction, LogView, open_log_storage
 
 __all__ = [

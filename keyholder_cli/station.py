@@ -24,9 +24,9 @@ from typing import Any
 
 from vault import KeyBundle, load_bundle
 from vault.canonical import strict_json
-from vault.fsutil import atomic_write
 
 from .errors import KeyholderError, VaultNotFound
+from .files import atomic_write
 
 __all__ = ["ROTATION_NAME", "Station", "atomic_write", "write_json"]
 

@@ -49,7 +49,7 @@ from vault import (
     open_keyfile,
     parse_envelope,
 )
-from vault.fsutil import atomic_write
+from vault._fsutil import atomic_write
 
 pytestmark = browser_only
 

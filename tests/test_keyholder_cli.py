@@ -10,7 +10,7 @@ import pytest
 from support import VALID_RECORD, full_disk_for, one_line_error, public_key, run, submission, write_batch_file
 
 import vault
-from vault.workers import WorkerDied
+from keyholder_cli.workers import WorkerDied
 
 GIVEN = [
     "Arbër",

@@ -15,8 +15,8 @@ import vault.batch
 from keyholder_cli.custody import init_vault
 from keyholder_cli.importer import import_batch
 from keyholder_cli.station import Station
+from vault._workers import WorkerDied, forked_workers
 from vault.batch import BatchReader
-from vault.workers import WorkerDied, forked_workers
 
 
 def _pid(_: int) -> int:

@@ -39,9 +39,9 @@ from pathlib import Path
 from typing import Any
 
 from . import _primitives as p
+from ._fsutil import atomic_write, fsync_dir
 from .canonical import b64u_decode, b64u_encode, canonical_json, strict_json
 from .errors import InvalidKeyBundle, VaultError
-from .fsutil import atomic_write, fsync_dir
 from .keys import KeyBundle, UnlockedKey
 from .rotation import verify_rotation
 

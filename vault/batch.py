@@ -23,12 +23,12 @@ from typing import IO, Any, NamedTuple
 
 import orjson
 
+from ._workers import forked_workers
 from .canonical import canonical_json, strict_json
 from .envelope import Envelope, parse_envelope
 from .errors import InvalidBatch, InvalidSignature, MalformedEnvelope
 from .merkle import leaf_hash
 from .note import InvalidNote, NoteSigner, NoteVerifier, open_note, sign_note
-from .workers import forked_workers
 
 __all__ = ["BATCH_FORMAT", "BatchHeader", "BatchReader", "BatchRow", "SealedRow", "read_batch", "write_batch"]
 

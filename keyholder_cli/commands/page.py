@@ -29,10 +29,10 @@ from vault import (
     sign_page_manifest,
     signing_key_fingerprint,
 )
-from vault.fsutil import atomic_write
 
 from .. import audit
 from ..errors import KeyholderError
+from ..files import atomic_write
 from ..shareio import read_json
 from ..station import Station
 from ..unlock import unlock_vault

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from vault import Envelope, InvalidEnvelope, UnlockedKey, open_envelope
-from vault.workers import forked_workers
 
 from ..validate import InvalidSubmission, compile_validator, parse_submission
+from ..workers import forked_workers
 
 __all__ = ["FIELDS", "OpenedSet", "open_all"]
 

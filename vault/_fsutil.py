@@ -1,6 +1,8 @@
 """Writing files so that a crash leaves either the old file or the new one.
 
-Shared by the intake and the keyholder; it touches only paths it is given."""
+Private plumbing of the audit log; it touches only paths it is given. The
+intake (intake/files.py) and the keyholder (keyholder_cli/files.py) keep
+their own copies, so that neither reaches into the vault for file handling."""
 
 from __future__ import annotations
 
