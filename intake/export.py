@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vault.batch import BatchHeader, write_batch
+from vault import BatchHeader, write_batch
 
 from .config import IntakeConfig
 from .files import atomic_write

@@ -27,9 +27,21 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
-from vault import InvalidSignature
-from vault.merkle import CompactRange, NodeId, NodeReader, consistency_proof, inclusion_proof, leaf_hash
-from vault.note import Checkpoint, InvalidNote, NoteSigner, NoteVerifier, open_checkpoint, sign_checkpoint
+from vault import (
+    Checkpoint,
+    CompactRange,
+    InvalidNote,
+    InvalidSignature,
+    NodeId,
+    NodeReader,
+    NoteSigner,
+    NoteVerifier,
+    consistency_proof,
+    inclusion_proof,
+    leaf_hash,
+    open_checkpoint,
+    sign_checkpoint,
+)
 
 from .config import IntakeConfig
 from .files import fsync_dir

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from vault import (
+    MANIFEST_NAME,
     AuditEntry,
     AuditLogError,
     InvalidManifest,
@@ -29,13 +30,12 @@ from vault import (
     UnlockedKey,
     VerifiedLog,
     load_bundle,
+    strict_json,
     verify_head,
     verify_log,
     verify_manifest,
 )
 from vault import append_entry as _append
-from vault.canonical import strict_json
-from vault.manifest import MANIFEST_NAME
 
 from .errors import KeyholderError
 from .shareio import read_json

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from vault import (
+    MAX_SHARES,
     InvalidEnvelope,
     KeyBundle,
     ShareError,
@@ -25,11 +26,11 @@ from vault import (
     combine_shares,
     derive_keys,
     new_master_secret,
+    normalise_share,
     open_envelope,
     seal,
     split_secret,
 )
-from vault.shares import MAX_SHARES, normalise_share
 
 from . import audit
 from .errors import KeyholderError

@@ -17,8 +17,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from vault import AuditEntry, InvalidBatch
-from vault.batch import read_batch
+from vault import AuditEntry, InvalidBatch, read_batch
 
 from . import audit
 from .errors import ImportRefused, disk_hint

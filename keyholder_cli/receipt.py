@@ -19,10 +19,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vault import Envelope, InvalidSignature
-from vault.canonical import strict_json
-from vault.merkle import InvalidProof, leaf_hash, verify_inclusion
-from vault.note import Checkpoint, InvalidNote, open_checkpoint
+from vault import (
+    Checkpoint,
+    Envelope,
+    InvalidNote,
+    InvalidProof,
+    InvalidSignature,
+    leaf_hash,
+    open_checkpoint,
+    strict_json,
+    verify_inclusion,
+)
 
 from .errors import KeyholderError
 from .transparency import pinned_verifier, roots_at

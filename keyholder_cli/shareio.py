@@ -13,8 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from vault import InvalidShare, SplitSecret, describe_share
-from vault.canonical import strict_json
+from vault import InvalidShare, SplitSecret, describe_share, strict_json
 
 from .errors import KeyholderError
 from .prompter import Prompter

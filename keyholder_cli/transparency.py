@@ -29,10 +29,17 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from vault import Envelope, InvalidSignature
-from vault.batch import BatchHeader
-from vault.merkle import leaf_hash, roots_at_sizes
-from vault.note import Checkpoint, InvalidNote, NoteVerifier, open_checkpoint
+from vault import (
+    BatchHeader,
+    Checkpoint,
+    Envelope,
+    InvalidNote,
+    InvalidSignature,
+    NoteVerifier,
+    leaf_hash,
+    open_checkpoint,
+    roots_at_sizes,
+)
 
 from . import audit
 from .errors import ImportRefused, KeyholderError

@@ -72,3 +72,30 @@ def test_no_package_has_an_import_cycle(monkeypatch):
     ours = {m for m in graph.modules if m.split(".")[0] in packages}
     edges = {m: {x for x in graph.find_modules_directly_imported_by(m) if x in ours} for m in ours}
     assert cycles(edges) == []
+
+
+def reaches_into_vault(edges: dict[str, set[str]]) -> list[tuple[str, str]]:
+    """The imports from outside the vault of one of its modules rather than of the package."""
+    return sorted(
+        (m, x)
+        for m, imported in edges.items()
+        if m.split(".")[0] != "vault"
+        for x in imported
+        if x.startswith("vault.")
+    )
+
+
+def test_the_vault_check_finds_a_submodule_import_and_nothing_else():
+    edges = {"intake.tlog": {"vault", "vault.merkle"}, "vault.note": {"vault.merkle"}, "intake.api": {"vault"}}
+    assert reaches_into_vault(edges) == [("intake.tlog", "vault.merkle")]
+
+
+def test_outside_the_vault_only_its_public_names_are_imported(monkeypatch):
+    """The intake and the keyholder import `vault`, never `vault.merkle` or `vault._fsutil`:
+    the package's __all__ is the whole contract, and the modules behind it may move."""
+    monkeypatch.syspath_prepend(str(ROOT))
+    packages = _packages()
+    graph = grimp.build_graph(*packages, exclude_type_checking_imports=False)
+    ours = {m for m in graph.modules if m.split(".")[0] in packages}
+    edges = {m: set(graph.find_modules_directly_imported_by(m)) for m in ours}
+    assert reaches_into_vault(edges) == []

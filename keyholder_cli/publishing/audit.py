@@ -17,8 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vault import UnlockedKey, make_manifest
-from vault.manifest import MANIFEST_NAME, sha256_hex
+from vault import MANIFEST_NAME, UnlockedKey, make_manifest, sha256_hex
 
 from .. import audit
 from ..errors import KeyholderError
