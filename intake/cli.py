@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import sqlite3
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -20,7 +19,7 @@ from .export import ExportFailed, export_batch
 from .keyring import add_bundle
 from .log_cmd import log
 from .page_cmd import page
-from .store import LogIntegrityError
+from .store import StoreError
 from .tlog import ensure_log_key
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -40,7 +39,7 @@ def friendly_errors(func: F) -> F:
         except (VaultError, OSError, ValueError, ExportFailed) as exc:
             click.echo(f"intake: error: {exc}", err=True)
             sys.exit(1)
-        except (sqlite3.Error, LogIntegrityError) as exc:  # a damaged store or log, or a full disk
+        except StoreError as exc:  # a damaged store or log, or a full disk
             click.echo(f"intake: error: the intake store: {exc}", err=True)
             sys.exit(1)
 

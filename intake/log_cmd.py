@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from .config import IntakeConfig
-from .store import open_log_storage
+from .store import StoreError, open_log_storage
 from .tlog import LogNotReady, TransparencyLog, ensure_log_key, load_log_key
 
 __all__ = ["log"]
@@ -64,5 +64,8 @@ def checkpoint(data_dir: Path) -> None:
         _size, note = TransparencyLog(open_log_storage(config), load_log_key(data_dir)).sync()
     except LogNotReady as exc:
         _fail(str(exc))
+        return
+    except StoreError as exc:  # a damaged store or log, or a full disk
+        _fail(f"the intake store: {exc}")
         return
     click.echo(note, nl=False)

@@ -189,3 +189,21 @@ def test_a_log_that_disagrees_with_the_envelopes_rolls_back_the_transaction(tmp_
         storage.envelopes.append(b"x")
         log.append_leaf(2, log.leaf(b"x"))  # seq 2 where the tree expects 1
     assert storage.envelopes == [] and storage.nodes == {}
+
+
+def test_log_checkpoint_on_a_damaged_store_is_one_clear_line(tmp_path, ministry_key):
+    from support import fill_store, one_line_error, run
+
+    from intake import IntakeConfig
+
+    config = IntakeConfig(data_dir=tmp_path / "d")
+    fill_store(config, ministry_key.public_key, 3)
+    ensure_log_key(config.data_dir)
+    good = run("intake", "log", "checkpoint", "--data", config.data_dir)
+    assert good.returncode == 0 and good.stdout.splitlines()[1] == "3", good.stderr
+    for leftover in ("-wal", "-shm"):  # the log could bring the first page back
+        config.db_path.with_name(config.db_path.name + leftover).unlink(missing_ok=True)
+    config.db_path.write_bytes(b"not a database, any more\n" * 1000)
+    damaged = run("intake", "log", "checkpoint", "--data", config.data_dir)
+    assert damaged.returncode == 1 and damaged.stdout == ""
+    assert one_line_error(damaged) == "intake: error: the intake store: file is not a database"

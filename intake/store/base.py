@@ -41,6 +41,8 @@ __all__ = [
     "LogView",
     "NotEncrypted",
     "StorageUnavailable",
+    "StoreError",
+    "StoreFailed",
     "Stored",
     "today",
 ]
@@ -51,7 +53,17 @@ class NotEncrypted(TypeError):
     is not a parsed, well-formed envelope."""
 
 
-class StorageUnavailable(Exception):
+class StoreError(Exception):
+    """Every failure of a store's storage, in the store's own terms, so that
+    its callers (the `intake` commands) need not know which database it is."""
+
+
+class StoreFailed(StoreError):
+    """The storage refused a read or a write (a damaged file, a full disk);
+    the message is the database's own."""
+
+
+class StorageUnavailable(StoreError):
     """The store could not make the envelope durable; nothing was stored."""
 
 
@@ -61,14 +73,14 @@ class CommitUnconfirmed(StorageUnavailable):
     repeat and answers with its seq)."""
 
 
-class LogIntegrityError(Exception):
+class LogIntegrityError(StoreError):
     """The log and the envelopes disagree (or the stored tree is damaged).
     Raised by the log inside a store's transaction: the store rolls the
     whole transaction back, so nothing is stored, and answers
     StorageUnavailable."""
 
 
-class LogUnavailable(Exception):
+class LogUnavailable(StoreError):
     """The log's storage could not be read (the proofs and checkpoint a
     request asked for); nothing about the log changed."""
 

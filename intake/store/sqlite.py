@@ -36,6 +36,7 @@ from .base import (
     NotEncrypted,
     StorageUnavailable,
     Stored,
+    StoreFailed,
     today,
 )
 
@@ -148,6 +149,15 @@ def connect(path: Path, max_pages: int | None = None) -> sqlite3.Connection:
     return conn
 
 
+@contextmanager
+def _failures() -> Iterator[None]:
+    """sqlite3's errors as the store's StoreFailed, with SQLite's message."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise StoreFailed(str(exc)) from exc
+
+
 def _log_connection(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, timeout=_WAIT_SECONDS, isolation_level=None, check_same_thread=False)
     conn.execute(f"PRAGMA busy_timeout={int(_WAIT_SECONDS * 1000)}")
@@ -252,22 +262,22 @@ class SQLiteLogStorage:
     @contextmanager
     def transaction(self) -> Iterator[_LogTables]:
         """Create the log's tables (the store's must exist already), then one
-        write transaction. Its sqlite3 errors propagate as they are: `intake`
-        commands report them as the store's."""
-        conn = _log_connection(self.db_path)
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.executescript(_LOG_SCHEMA)
-            conn.execute("BEGIN IMMEDIATE")
+        write transaction. A database error is StoreFailed."""
+        with _failures():
+            conn = _log_connection(self.db_path)
             try:
-                yield _LogTables(conn)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-        finally:
-            conn.close()
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=FULL")
+                conn.executescript(_LOG_SCHEMA)
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield _LogTables(conn)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+            finally:
+                conn.close()
 
     def close(self) -> None:
         while True:
@@ -338,11 +348,12 @@ class SQLiteStore(EnvelopeStore):
     ) -> None:
         self.path = path
         self.log = log
-        self._conn = connect(path, max_pages)
-        self._conn.executescript(_SCHEMA)
-        if log is not None:
-            self._conn.executescript(_LOG_SCHEMA)
-        self._queries = connect(path)  # everything but the group commits: reads, recording an export
+        with _failures():
+            self._conn = connect(path, max_pages)
+            self._conn.executescript(_SCHEMA)
+            if log is not None:
+                self._conn.executescript(_LOG_SCHEMA)
+            self._queries = connect(path)  # everything but the group commits: reads, recording an export
         # Committers of several server processes queue on this lock in the
         # kernel instead of polling SQLite's busy handler, which sleeps for
         # milliseconds at a time and would stall every group behind it.
@@ -479,34 +490,41 @@ class SQLiteStore(EnvelopeStore):
                     item.done.set()
 
     def last_seq(self) -> int:
-        row = self._queries.execute("SELECT COALESCE(MAX(seq), 0) FROM envelopes").fetchone()
+        with _failures():
+            row = self._queries.execute("SELECT COALESCE(MAX(seq), 0) FROM envelopes").fetchone()
         return int(row[0])
 
     def rows_after(self, seq: int) -> Iterator[tuple[int, str, bytes]]:
-        cur = self._queries.execute(
-            "SELECT seq, received_on, envelope FROM envelopes WHERE seq > ? ORDER BY seq", (seq,)
-        )
-        for row in cur:
-            yield int(row[0]), str(row[1]), bytes(row[2])
+        with _failures():
+            cur = self._queries.execute(
+                "SELECT seq, received_on, envelope FROM envelopes WHERE seq > ? ORDER BY seq", (seq,)
+            )
+            for row in cur:
+                yield int(row[0]), str(row[1]), bytes(row[2])
 
     def rows_between(self, first: int, last: int) -> Iterator[tuple[int, str, bytes]]:
-        cur = self._queries.execute(
-            "SELECT seq, received_on, envelope FROM envelopes WHERE seq >= ? AND seq <= ? ORDER BY seq", (first, last)
-        )
-        for row in cur:
-            yield int(row[0]), str(row[1]), bytes(row[2])
+        with _failures():
+            cur = self._queries.execute(
+                "SELECT seq, received_on, envelope FROM envelopes WHERE seq >= ? AND seq <= ? ORDER BY seq",
+                (first, last),
+            )
+            for row in cur:
+                yield int(row[0]), str(row[1]), bytes(row[2])
 
     def count(self) -> int:
-        return int(self._queries.execute("SELECT COUNT(*) FROM envelopes").fetchone()[0])
+        with _failures():
+            return int(self._queries.execute("SELECT COUNT(*) FROM envelopes").fetchone()[0])
 
     def exported_through(self) -> int:
-        return int(self._queries.execute("SELECT COALESCE(MAX(last_seq), 0) FROM exports").fetchone()[0])
+        with _failures():
+            return int(self._queries.execute("SELECT COALESCE(MAX(last_seq), 0) FROM exports").fetchone()[0])
 
     def record_export(self, first_seq: int, last_seq: int, sha256: str, exported_on: str) -> None:
-        self._queries.execute(
-            "INSERT INTO exports (first_seq, last_seq, sha256, exported_on) VALUES (?, ?, ?, ?)",
-            (first_seq, last_seq, sha256, exported_on),
-        )
+        with _failures():
+            self._queries.execute(
+                "INSERT INTO exports (first_seq, last_seq, sha256, exported_on) VALUES (?, ?, ?, ?)",
+                (first_seq, last_seq, sha256, exported_on),
+            )
 
     def close(self) -> None:
         self._closing = True
