@@ -1,9 +1,8 @@
 """Validation of opened submissions against `schemas/registration.schema.json`.
 
 The schema is compiled once per process with jsonschema-rs (a Rust
-implementation of JSON Schema 2020-12; on these records about 4x faster than
-fastjsonschema and 60x faster than the reference `jsonschema`); tests check
-that it agrees with the reference validator. The two formats the schema
+implementation of JSON Schema 2020-12, chosen for speed: docs/performance.md);
+tests check that it agrees with the reference validator. The two formats the schema
 names are checked as the reference checks them, so the two agree exactly.
 Two rules a static schema cannot say are checked here: the birth date is
 after 1900-01-01 and not in the future, and the emigration year is not
