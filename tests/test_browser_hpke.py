@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from test_browser_support import Registry, browser_only, chromium, context, registry  # noqa: F401 - pytest fixtures
 
-from vault import BUCKETS, Envelope, open_envelope, pad, parse_envelope
+from vault import Envelope, open_envelope, parse_envelope
+from vault.envelope import BUCKETS, pad
 
 pytestmark = browser_only
 

@@ -43,13 +43,13 @@ from vault import (
     b64u_encode,
     canonical_json,
     derive_keys,
-    kid_for,
     new_master_secret,
     open_envelope,
     open_keyfile,
     parse_envelope,
 )
 from vault._fsutil import atomic_write
+from vault.keys import kid_for
 
 pytestmark = browser_only
 

@@ -25,6 +25,7 @@ from vault import (
     make_manifest,
     verify_manifest,
 )
+from vault.keys import verify_signature
 from vault.manifest import MANIFEST_FORMAT, MANIFEST_NAME
 
 KEY = vault.derive_keys(b"\x41" * 32)
@@ -45,7 +46,7 @@ def test_a_manifest_lists_the_sha256_of_every_file_and_the_audit_entry():
 
 def test_the_signature_is_ed25519_over_the_canonical_json_without_it():
     unsigned = {k: v for k, v in MANIFEST.items() if k != "signature"}
-    vault.verify_signature(KEY.signing_key, vault.canonical_json(unsigned), b64u_decode(MANIFEST["signature"]))
+    verify_signature(KEY.signing_key, vault.canonical_json(unsigned), b64u_decode(MANIFEST["signature"]))
 
 
 def test_a_manifest_read_back_from_disk_verifies_to_what_was_made():

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 import vault
 from vault import InvalidKeyBundle, InvalidKeyFile, b64u_decode, b64u_encode, load_bundle
+from vault.keys import verify_signature
 from vault.rotation import ROTATION_FORMAT, WRAP_FORMAT, rotation_statement, unwrap_master, verify_rotation, wrap_master
 
 NOW = datetime(2026, 3, 1, 9, 30, 15, tzinfo=UTC)
@@ -51,7 +52,7 @@ def test_a_statement_read_back_from_json_verifies_without_a_trusted_key():
 
 def test_the_signature_is_ed25519_over_the_canonical_json_without_it():
     unsigned = {k: v for k, v in STATEMENT.items() if k != "signature"}
-    vault.verify_signature(OLD.signing_key, vault.canonical_json(unsigned), b64u_decode(STATEMENT["signature"]))
+    verify_signature(OLD.signing_key, vault.canonical_json(unsigned), b64u_decode(STATEMENT["signature"]))
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -9,7 +9,7 @@ modules behind them, and the plumbing (_fsutil, _workers), are private.
 from .auditlog import AuditEntry, AuditLogError, VerifiedLog, append_entry, verify_head, verify_log
 from .batch import BatchHeader, read_batch, write_batch
 from .canonical import b64u_decode, b64u_encode, canonical_json, strict_json
-from .envelope import BUCKETS, ENVELOPE_FORMAT, Envelope, open_envelope, pad, parse_envelope, seal, unpad
+from .envelope import Envelope, open_envelope, parse_envelope, seal
 from .errors import (
     InvalidBatch,
     InvalidEnvelope,
@@ -21,7 +21,7 @@ from .errors import (
     WrongPassphrase,
 )
 from .keyfile import Argon2Cost, open_keyfile, seal_keyfile
-from .keys import KeyBundle, UnlockedKey, derive_keys, kid_for, load_bundle, new_master_secret, verify_signature
+from .keys import KeyBundle, UnlockedKey, derive_keys, load_bundle, new_master_secret
 from .manifest import MANIFEST_NAME, InvalidManifest, Manifest, make_manifest, sha256_hex, verify_manifest
 from .merkle import (
     CompactRange,
@@ -33,7 +33,6 @@ from .merkle import (
     leaf_hash,
     root_of,
     roots_at_sizes,
-    verify_consistency,
     verify_inclusion,
 )
 from .note import Checkpoint, InvalidNote, NoteSigner, NoteVerifier, open_checkpoint, sign_checkpoint
@@ -77,7 +76,6 @@ __all__ = [
     "UnlockedKey",
     "WrongPassphrase",
     "derive_keys",
-    "kid_for",
     "load_bundle",
     "new_master_secret",
     "open_keyfile",
@@ -85,19 +83,14 @@ __all__ = [
     "seal_keyfile",
     "unwrap_master",
     "verify_rotation",
-    "verify_signature",
     "wrap_master",
-    # envelopes: one registration sealed to the current bundle, padded to a bucket
-    "BUCKETS",
-    "ENVELOPE_FORMAT",
+    # envelopes: one registration sealed to the current bundle
     "Envelope",
     "InvalidEnvelope",
     "MalformedEnvelope",
     "open_envelope",
-    "pad",
     "parse_envelope",
     "seal",
-    "unpad",
     # batches: the signed export the intake writes and the keyholder imports
     "BatchHeader",
     "InvalidBatch",
@@ -132,7 +125,6 @@ __all__ = [
     "root_of",
     "roots_at_sizes",
     "sign_checkpoint",
-    "verify_consistency",
     "verify_inclusion",
     # shares: the master secret split M-of-N among the officers
     "MAX_SHARES",
