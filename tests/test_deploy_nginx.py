@@ -22,8 +22,10 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -156,34 +158,26 @@ def _wait_for_tls(port: int, context: ssl.SSLContext, proc: subprocess.Popen[byt
     raise AssertionError("nginx did not come up")
 
 
-@pytest.fixture(scope="module")
-def front(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Front]:
-    root = tmp_path_factory.mktemp("deploy")
-    prefix = root / "nginx"
+@contextmanager
+def _nginx(prefix: Path, sock: Path) -> Iterator[tuple[int, int, ssl.SSLContext, set[Path]]]:
+    """The real nginx, with deploy/nginx's files, in `prefix`, proxying to
+    `sock`: yields its HTTPS and HTTP ports, a client context that trusts its
+    certificate, and the files the test wrote there."""
     (prefix / "logs").mkdir(parents=True)
-    data = root / "intake"
-    data.mkdir()
-    key = vault.derive_keys(vault.new_master_secret())
-    add_bundle(data / "keys.json", key.bundle().to_json())
-    sock = root / "intake.sock"
-    gunicorn_log = root / "gunicorn.log"
-    gunicorn = ProdServer(data, gunicorn_log, f"--bind=unix:{sock}")
     cert, tls_key = _certificate(prefix)
     port, http_port = free_port(), free_port()
     conf = _nginx_conf(prefix, port, http_port, sock, cert, tls_key)
     context = ssl.create_default_context(cafile=str(cert))
-    stderr = prefix / "nginx.stderr"
-    with open(stderr, "wb") as out:
+    with open(prefix / "nginx.stderr", "wb") as out:
         proc = subprocess.Popen(
             [NGINX, "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "logs" / "error.log"), "-g", "daemon off;"],
             stdout=out,
             stderr=out,
             start_new_session=True,
         )
-    written = {conf, prefix / "site.conf", cert, tls_key}
     try:
         _wait_for_tls(port, context, proc)
-        yield Front(prefix, port, http_port, context, gunicorn, gunicorn_log, key, written)
+        yield port, http_port, context, {conf, prefix / "site.conf", cert, tls_key}
     finally:
         proc.terminate()
         try:
@@ -191,6 +185,22 @@ def front(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Front]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def front(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Front]:
+    root = tmp_path_factory.mktemp("deploy")
+    data = root / "intake"
+    data.mkdir()
+    key = vault.derive_keys(vault.new_master_secret())
+    add_bundle(data / "keys.json", key.bundle().to_json())
+    sock = root / "intake.sock"
+    gunicorn_log = root / "gunicorn.log"
+    gunicorn = ProdServer(data, gunicorn_log, f"--bind=unix:{sock}")
+    try:
+        with _nginx(root / "nginx", sock) as (port, http_port, context, written):
+            yield Front(root / "nginx", port, http_port, context, gunicorn, gunicorn_log, key, written)
+    finally:
         gunicorn.stop()
 
 
@@ -266,6 +276,44 @@ def test_the_page_seals_and_gets_a_receipt_over_https(chromium: Any, front: Fron
         assert str(receipt["seq"]) in page.inner_text("[data-testid=receipt]")
     finally:
         ctx.close()
+
+
+def test_no_forwarded_address_reaches_the_upstream(tmp_path: Path) -> None:
+    # An upstream of the test's own in place of gunicorn, to see what nginx sends.
+    sock = tmp_path / "upstream.sock"
+    seen: list[bytes] = []
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(sock))
+    listener.listen(4)
+    listener.settimeout(10)
+
+    def upstream() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            got = b""
+            while b"\r\n\r\n" not in got and (chunk := conn.recv(65536)):
+                got += chunk
+            seen.append(got)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+
+    thread = threading.Thread(target=upstream, daemon=True)
+    thread.start()
+    try:
+        with _nginx(tmp_path / "nginx", sock) as (port, _http_port, context, _written):
+            conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=5, context=context)
+            spoofed = {"X-Forwarded-For": "203.0.113.9", "X-Real-IP": "203.0.113.9", "Forwarded": "for=203.0.113.9"}
+            conn.request("GET", "/healthz", headers=spoofed)
+            assert conn.getresponse().read() == b"ok"
+            conn.close()
+            thread.join(timeout=10)
+    finally:
+        listener.close()
+    [request] = seen
+    assert request.startswith(b"GET /healthz HTTP/1.1\r\n")
+    names = {line.split(b":", 1)[0].lower() for line in request.split(b"\r\n")[1:] if b":" in line}
+    assert not names & {b"x-forwarded-for", b"x-real-ip", b"forwarded", b"x-forwarded-host", b"x-forwarded-proto"}
+    others = [line for line in request.split(b"\r\n")[1:] if not line.lower().startswith(b"host:")]
+    assert not [line for line in others if b"203.0.113.9" in line or b"127.0.0.1" in line], request
 
 
 # ---- slow clients --------------------------------------------------------
@@ -356,7 +404,7 @@ def test_stalled_clients_hold_up_neither_healthz_nor_a_submission(front: Front) 
         while pending and time.monotonic() < deadline:
             shed = _closed(pending, 1.0)
             pending = [sock for sock in pending if sock.fileno() not in shed]
-        assert not pending, f"{len(pending)} stalled clients still held 20 s later"
+        assert len(pending) == 0, "stalled clients still held 20 s later"
         print(f"all shed {time.monotonic() - started:.1f} s after the first was opened")
     finally:
         for sock in held:
