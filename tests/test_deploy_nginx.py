@@ -510,3 +510,48 @@ def test_the_units_verify(tmp_path: Path) -> None:
     ):
         assert setting in service, setting
     assert "--access-logfile" not in service and "logconfig" not in service
+
+
+@pytest.mark.skipif(not shutil.which("systemd-socket-activate"), reason="needs systemd-socket-activate (systemd)")
+def test_the_units_command_serves_on_a_socket_systemd_hands_it(tmp_path: Path) -> None:
+    # The service's own ExecStart and Environment, given a socket the way systemd gives one (LISTEN_FDS).
+    service = (DEPLOY / "systemd" / "diaspora-intake.service").read_text()
+    [command] = [line.split("=", 1)[1] for line in service.splitlines() if line.startswith("ExecStart=")]
+    [environment] = [line.split("=", 1)[1] for line in service.splitlines() if line.startswith("Environment=")]
+    name, _, default_data = environment.partition("=")
+    assert (name, default_data) == ("DVR_INTAKE_DATA", "/var/lib/dvr-intake")
+    argv = command.replace("/opt/dvr/bin/gunicorn", str(Path(sys.executable).parent / "gunicorn")).split()
+    data = tmp_path / "data"
+    data.mkdir()
+    add_bundle(data / "keys.json", vault.derive_keys(vault.new_master_secret()).bundle().to_json())
+    sock = tmp_path / "intake.sock"
+    log = tmp_path / "gunicorn.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            ["systemd-socket-activate", "-l", str(sock), "-E", name, *argv],
+            env={**os.environ, name: str(data)},
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 20
+        answer = b""
+        while b"\r\n\r\nok" not in answer and time.monotonic() < deadline:
+            try:
+                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+                    client.settimeout(5)
+                    client.connect(str(sock))
+                    client.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    answer = b""
+                    while chunk := client.recv(65536):
+                        answer += chunk
+            except OSError:
+                time.sleep(0.1)
+        assert answer.startswith(b"HTTP/1.1 200"), answer
+        assert answer.split(b"\r\n\r\n", 1)[1].strip() == b"ok"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+    written = log.read_bytes()
+    assert b"127.0.0.1" not in written and not TIME_OF_DAY.search(written), written
