@@ -18,6 +18,7 @@ import re
 import resource
 import select
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -551,7 +552,11 @@ def test_the_units_command_serves_on_a_socket_systemd_hands_it(tmp_path: Path) -
         assert answer.startswith(b"HTTP/1.1 200"), answer
         assert answer.split(b"\r\n\r\n", 1)[1].strip() == b"ok"
     finally:
-        proc.terminate()
-        proc.wait(timeout=15)
+        proc.send_signal(signal.SIGINT)  # gunicorn's quick shutdown
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)  # its own session: the master and its workers
+            proc.wait(timeout=10)
     written = log.read_bytes()
     assert b"127.0.0.1" not in written and not TIME_OF_DAY.search(written), written
