@@ -107,7 +107,7 @@ def _open_bare(rounds: int) -> tuple[float, float, int]:
 def _batch_lines(envelopes: list[vault.Envelope]) -> list[bytes]:
     """The envelopes as the rows of a batch file, as `intake export` writes them."""
     out = io.BytesIO()
-    signer = vault.NoteSigner.generate("dvr-intake/bench")
+    signer = vault.transparency.NoteSigner.generate("dvr-intake/bench")
     log = {"log_key": signer.verifier().encode(), "checkpoint": ""}  # the rows are all this bench reads
     header = BatchHeader(1, len(envelopes), len(envelopes), "2026-01-01", log)
     write_batch(out, header, ((i, "2026-01-01", e.canonical()) for i, e in enumerate(envelopes, 1)), signer)

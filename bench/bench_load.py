@@ -33,6 +33,7 @@ from typing import Any
 import vault
 from intake.keyring import add_bundle
 from intake.tlog import load_log_key
+from vault import transparency as tl
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -111,23 +112,23 @@ def check_log(data: Path, receipts: list[dict[str, Any]]) -> tuple[int, int]:
     conn = sqlite3.connect(data / "intake.sqlite")
     try:
         note = conn.execute("SELECT note FROM tlog_checkpoint").fetchone()[0]
-        head = vault.open_checkpoint(note, verifier)
+        head = tl.open_checkpoint(note, verifier)
         rows = {int(s): (str(h), bytes(e)) for s, h, e in conn.execute("SELECT seq, sha256, envelope FROM envelopes")}
     finally:
         conn.close()
     if sorted(rows) != list(range(1, len(rows) + 1)) or head.size != len(rows):
         raise SystemExit("the store's seqs and the log's size disagree")
-    if vault.root_of(vault.leaf_hash(rows[s][1]) for s in range(1, len(rows) + 1)) != head.root_hash:
+    if tl.root_of(tl.leaf_hash(rows[s][1]) for s in range(1, len(rows) + 1)) != head.root_hash:
         raise SystemExit("the signed checkpoint's root does not match the stored envelopes")
     missing = 0
     for receipt in receipts:
         held = rows.get(receipt["seq"])
         try:
             if held is None or held[0] != receipt["envelope_sha256"]:
-                raise vault.InvalidProof("not stored at its seq")
-            cp = vault.open_checkpoint(receipt["checkpoint"], verifier)
+                raise tl.InvalidProof("not stored at its seq")
+            cp = tl.open_checkpoint(receipt["checkpoint"], verifier)
             proof = [base64.b64decode(h) for h in receipt["inclusion_proof"]]
-            vault.verify_inclusion(vault.leaf_hash(held[1]), receipt["leaf_index"], cp.size, proof, cp.root_hash)
+            tl.verify_inclusion(tl.leaf_hash(held[1]), receipt["leaf_index"], cp.size, proof, cp.root_hash)
         except (vault.VaultError, KeyError, ValueError):
             missing += 1
     return head.size, missing

@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from procmem import run_measured  # noqa: E402
 
 import vault  # noqa: E402
+from vault import transparency as tl  # noqa: E402
 from vault._workers import forked_workers  # noqa: E402
 from vault.batch import BatchHeader, write_batch  # noqa: E402
 
@@ -85,9 +86,9 @@ def main() -> None:
         with forked_workers(os.cpu_count() or 1, _seal_init, (bundle.public_key,)) as pool:
             sealed = list(pool.map(_seal, subs, chunksize=500))
         buf = io.BytesIO()
-        signer = vault.NoteSigner.generate("dvr-intake/bench")  # the intake's log, as an export signs it
-        head = vault.Checkpoint(signer.name, len(sealed), vault.root_of(vault.leaf_hash(e) for e in sealed))
-        log = {"log_key": signer.verifier().encode(), "checkpoint": vault.sign_checkpoint(head, signer)}
+        signer = tl.NoteSigner.generate("dvr-intake/bench")  # the intake's log, as an export signs it
+        head = tl.Checkpoint(signer.name, len(sealed), tl.root_of(tl.leaf_hash(e) for e in sealed))
+        log = {"log_key": signer.verifier().encode(), "checkpoint": tl.sign_checkpoint(head, signer)}
         write_batch(
             buf,
             BatchHeader(1, len(sealed), len(sealed), "2026-11-26", log),

@@ -6,7 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from vault import InvalidKeyBundle, KeyBundle, load_bundle, pinned_signing_key, verify_rotation
+from vault import InvalidKeyBundle, KeyBundle, load_bundle
+from vault.custody import verify_rotation
+from vault.pagetrust import pinned_signing_key
 
 from .files import atomic_write
 

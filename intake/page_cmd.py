@@ -19,14 +19,9 @@ from typing import Any, TypeVar
 import click
 from flask import Flask
 
-from vault import (
-    InvalidNote,
-    InvalidSignature,
-    VaultError,
-    open_page_manifest,
-    page_manifest_text,
-    signing_key_fingerprint,
-)
+from vault import InvalidSignature, VaultError
+from vault.pagetrust import open_page_manifest, page_manifest_text, signing_key_fingerprint
+from vault.transparency import InvalidNote
 
 from .config import IntakeConfig
 from .files import atomic_write

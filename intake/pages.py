@@ -30,7 +30,7 @@ from flask import Blueprint, Flask, Request, Response, abort, jsonify, render_te
 from flask.sessions import SessionInterface, SessionMixin
 from flask_babel import Babel, force_locale
 
-from vault import PIN_PATH, pin_asset
+from vault.pagetrust import PIN_PATH, pin_asset
 
 from .config import IntakeConfig
 from .forms import LANGUAGES, build_form

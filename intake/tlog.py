@@ -27,11 +27,11 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
-from vault import (
+from vault import InvalidSignature
+from vault.transparency import (
     Checkpoint,
     CompactRange,
     InvalidNote,
-    InvalidSignature,
     NodeId,
     NodeReader,
     NoteSigner,

@@ -20,22 +20,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vault import (
+from vault import InvalidSignature, KeyBundle, UnlockedKey, load_bundle
+from vault.audit import (
     MANIFEST_NAME,
     AuditEntry,
     AuditLogError,
     InvalidManifest,
-    InvalidSignature,
-    KeyBundle,
-    UnlockedKey,
     VerifiedLog,
-    load_bundle,
-    strict_json,
     verify_head,
     verify_log,
     verify_manifest,
 )
-from vault import append_entry as _append
+from vault.audit import append_entry as _append
+from vault.canonical import strict_json
 
 from .errors import KeyholderError
 from .shareio import read_json

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vault import AuditEntry, VerifiedLog
+from vault.audit import AuditEntry, VerifiedLog
 
 __all__ = ["summarise"]
 

@@ -16,21 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vault import (
-    MAX_SHARES,
-    InvalidEnvelope,
-    KeyBundle,
-    ShareError,
-    SplitSecret,
-    UnlockedKey,
-    combine_shares,
-    derive_keys,
-    new_master_secret,
-    normalise_share,
-    open_envelope,
-    seal,
-    split_secret,
-)
+from vault import InvalidEnvelope, KeyBundle, UnlockedKey, derive_keys, new_master_secret, open_envelope, seal
+from vault.shares import MAX_SHARES, ShareError, SplitSecret, combine_shares, normalise_share, split_secret
 
 from . import audit
 from .errors import KeyholderError

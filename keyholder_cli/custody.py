@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from vault import Argon2Cost, UnlockedKey, derive_keys, new_master_secret, open_keyfile, seal_keyfile
+from vault import UnlockedKey, derive_keys, new_master_secret
+from vault.custody import Argon2Cost, open_keyfile, seal_keyfile
 
 from . import audit
 from .errors import KeyholderError

@@ -17,7 +17,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from vault import AuditEntry, InvalidBatch, read_batch
+from vault import InvalidBatch, read_batch
+from vault.audit import AuditEntry
 
 from . import audit
 from .errors import ImportRefused, disk_hint

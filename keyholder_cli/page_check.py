@@ -4,7 +4,7 @@ any machine, against the static manifest the ministry signed.
     keyholder audit page https://registry.example --key KEY [--signed-manifest FILE] [--fingerprint HEX]
 
 KEY is the ministry's signed key bundle (a file) or its signing key (b64u);
-its fingerprint (`vault.signing_key_fingerprint`) is printed to compare with
+its fingerprint (`vault.pagetrust.signing_key_fingerprint`) is printed to compare with
 the one the ministry publishes out of band (or given with --fingerprint to
 compare automatically). The signed manifest is fetched from
 `/.well-known/dvr-static-manifest.sig` unless a copy is given. Then every
@@ -23,17 +23,10 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from vault import (
-    PIN_PATH,
-    InvalidKeyBundle,
-    InvalidNote,
-    InvalidSignature,
-    b64u_decode,
-    load_bundle,
-    open_page_manifest,
-    pin_asset,
-    signing_key_fingerprint,
-)
+from vault import InvalidKeyBundle, InvalidSignature, load_bundle
+from vault.canonical import b64u_decode
+from vault.pagetrust import PIN_PATH, open_page_manifest, pin_asset, signing_key_fingerprint
+from vault.transparency import InvalidNote
 
 from .errors import KeyholderError
 

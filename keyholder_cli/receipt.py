@@ -19,17 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vault import (
-    Checkpoint,
-    Envelope,
-    InvalidNote,
-    InvalidProof,
-    InvalidSignature,
-    leaf_hash,
-    open_checkpoint,
-    strict_json,
-    verify_inclusion,
-)
+from vault import Envelope, InvalidSignature
+from vault.canonical import strict_json
+from vault.transparency import Checkpoint, InvalidNote, InvalidProof, leaf_hash, open_checkpoint, verify_inclusion
 
 from .errors import KeyholderError
 from .transparency import pinned_verifier, roots_at

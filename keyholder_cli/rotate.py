@@ -20,15 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vault import (
-    KeyBundle,
-    UnlockedKey,
-    derive_keys,
-    new_master_secret,
-    rotation_statement,
-    seal_keyfile,
-    wrap_master,
-)
+from vault import KeyBundle, UnlockedKey, derive_keys, new_master_secret
+from vault.custody import rotation_statement, seal_keyfile, wrap_master
 
 from . import audit
 from .ceremony import check_quorum, make_epoch, write_epoch_files

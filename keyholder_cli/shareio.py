@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from vault import InvalidShare, SplitSecret, describe_share, strict_json
+from vault.canonical import strict_json
+from vault.shares import InvalidShare, SplitSecret, describe_share
 
 from .errors import KeyholderError
 from .prompter import Prompter

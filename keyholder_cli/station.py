@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vault import KeyBundle, load_bundle, strict_json
+from vault import KeyBundle, load_bundle
+from vault.canonical import strict_json
 
 from .errors import KeyholderError, VaultNotFound
 from .files import atomic_write

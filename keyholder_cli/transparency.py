@@ -29,17 +29,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from vault import (
-    BatchHeader,
-    Checkpoint,
-    Envelope,
-    InvalidNote,
-    InvalidSignature,
-    NoteVerifier,
-    leaf_hash,
-    open_checkpoint,
-    roots_at_sizes,
-)
+from vault import BatchHeader, Envelope, InvalidSignature
+from vault.transparency import Checkpoint, InvalidNote, NoteVerifier, leaf_hash, open_checkpoint, roots_at_sizes
 
 from . import audit
 from .errors import ImportRefused, KeyholderError

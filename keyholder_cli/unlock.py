@@ -17,19 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vault import (
-    InvalidShare,
-    MismatchedShares,
-    NotEnoughShares,
-    UnlockedKey,
-    VaultError,
-    combine_shares,
-    derive_keys,
-    describe_share,
-    load_bundle,
-    open_keyfile,
-    unwrap_master,
-)
+from vault import UnlockedKey, VaultError, derive_keys, load_bundle
+from vault.custody import open_keyfile, unwrap_master
+from vault.shares import InvalidShare, MismatchedShares, NotEnoughShares, combine_shares, describe_share
 
 from . import audit
 from .custody import read_passphrase

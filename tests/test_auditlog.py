@@ -37,7 +37,7 @@ def build(tmp: Path) -> tuple[bytes, dict]:
         log, "import", {"batch": "b2", "first_seq": 10, "last_seq": 12, "new": 3}, None, head_path=head, now=NOW
     )
     append_entry(log, "publish", {"files": {"a.csv": "00" * 32}}, OLD, head_path=head, now=NOW)
-    statement = vault.rotation_statement(OLD, NEW.bundle(NOW), NOW)
+    statement = vault.custody.rotation_statement(OLD, NEW.bundle(NOW), NOW)
     append_entry(log, "rotation", {"custody": "passphrase", "statement": statement}, NEW, head_path=head, now=NOW)
     append_entry(log, "unlock", {"custody": "passphrase"}, NEW, head_path=head, now=NOW)
     return log.read_bytes(), json.loads(head.read_text())
@@ -48,7 +48,7 @@ def good(tmp_path_factory) -> tuple[bytes, dict]:
     return build(tmp_path_factory.mktemp("log"))
 
 
-def check(data: bytes, head: dict) -> vault.VerifiedLog:
+def check(data: bytes, head: dict) -> vault.audit.VerifiedLog:
     log = verify_log(data, anchor=NEW.bundle(NOW))
     verify_head(head, log)
     return log
@@ -71,7 +71,7 @@ def test_every_line_is_canonical_json_and_chains_to_the_one_before(good):
     assert entries[0]["prev"] == "0" * 64
     for before, line, entry in zip(lines, lines[1:], entries[1:], strict=False):
         assert entry["prev"] == hashlib.sha256(before).hexdigest()
-        assert vault.canonical_json(entry) == line
+        assert vault.canonical.canonical_json(entry) == line
 
 
 def first_bad(data: bytes, head: dict) -> int:
@@ -124,14 +124,14 @@ def test_a_line_appended_with_another_keys_signature_is_detected(good, kind, cla
     if kind == "rotation":
         details = {
             **details,
-            "statement": vault.rotation_statement(MALLORY, vault.derive_keys(b"\x67" * 32).bundle(NOW)),
+            "statement": vault.custody.rotation_statement(MALLORY, vault.derive_keys(b"\x67" * 32).bundle(NOW)),
         }
         forged = new_entry(last, kind, details, vault.derive_keys(b"\x67" * 32), now=NOW)
     else:
         forged = new_entry(last, kind, details, MALLORY, now=NOW)
     if claim == "current":  # claim the real key's kid, keep Mallory's signature over that claim
         body = {**forged.body(), "kid": NEW.kid}
-        forged = vault.AuditEntry(**{**forged.__dict__, "kid": NEW.kid, "sig": MALLORY.sign_json(body)})
+        forged = vault.audit.AuditEntry(**{**forged.__dict__, "kid": NEW.kid, "sig": MALLORY.sign_json(body)})
     assert first_bad(log + forged.line() + b"\n", head) == last.seq + 1
 
 

@@ -152,7 +152,7 @@ def test_sealed_rows_carry_what_the_vault_stores(ministry_key):
         for s, r in zip(sealed, rows, strict=True):
             assert (s.kid, s.ct, s.received_on) == (r.envelope.kid, r.envelope.ct, r.received_on)
             assert s.sha256 == r.envelope.sha256
-            assert s.leaf == vault.leaf_hash(r.envelope.canonical())
+            assert s.leaf == vault.transparency.leaf_hash(r.envelope.canonical())
 
 
 def test_not_a_batch(ministry_key):

@@ -34,7 +34,8 @@ from test_browser_support import (  # noqa: F401 - pytest fixtures
     wait_until_ready,
 )
 
-from vault import b64u_decode, open_keyfile
+from vault.canonical import b64u_decode
+from vault.custody import open_keyfile
 
 pytestmark = browser_only
 

@@ -38,17 +38,10 @@ from test_browser_support import (  # noqa: F401 - pytest fixtures
 )
 
 from intake.pages import TRANSLATIONS_DIR
-from vault import (
-    b64u_decode,
-    b64u_encode,
-    canonical_json,
-    derive_keys,
-    new_master_secret,
-    open_envelope,
-    open_keyfile,
-    parse_envelope,
-)
+from vault import derive_keys, new_master_secret, open_envelope, parse_envelope
 from vault._fsutil import atomic_write
+from vault.canonical import b64u_decode, b64u_encode, canonical_json
+from vault.custody import open_keyfile
 from vault.keys import kid_for
 
 pytestmark = browser_only

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vault import b64u_decode, b64u_encode, canonical_json
+from vault.canonical import b64u_decode, b64u_encode, canonical_json
 
 _B64U = string.ascii_uppercase + string.ascii_lowercase + string.digits + "-_"
 

@@ -129,7 +129,7 @@ def test_the_bundle_verifies_with_an_independent_ed25519(world):
     assert (custody["officers"], custody["threshold"], custody["officer_names"]) == (5, 3, OFFICERS)
     share_files = sorted((world / "V-shares").glob("*.txt"))
     assert len(share_files) == 5 and all(p.stat().st_mode & 0o077 == 0 for p in share_files)
-    assert {vault.describe_share(p.read_text().splitlines()[-1]).identifier for p in share_files} == {
+    assert {vault.shares.describe_share(p.read_text().splitlines()[-1]).identifier for p in share_files} == {
         custody["slip39_identifier"]
     }
     texts = [p.read_text().splitlines()[-1].split() for p in share_files]
@@ -249,7 +249,7 @@ def test_the_wrong_custody_mode_is_named(world, tmp_path):
 
 def edits(log: bytes) -> dict[str, bytes]:
     lines = log.splitlines(keepends=True)
-    forged = vault.auditlog.new_entry(vault.verify_log(log).entries[-1], "publish", {}, vault.derive_keys(b"\x09" * 32))
+    forged = vault.auditlog.new_entry(vault.audit.verify_log(log).entries[-1], "publish", {}, vault.derive_keys(b"\x09" * 32))
     edited = {
         "unlock entry edited": log.replace(b'"shares":[1,2,3]', b'"shares":[1,2,4]'),
         "publish entry edited": log.replace(b'"opened":12', b'"opened":13'),
@@ -298,7 +298,7 @@ def test_an_edited_publication_file_is_named(world):
 
 def test_a_forged_unsigned_import_entry_is_never_signed_over(world):
     log = world / "V" / "audit.log"
-    last = vault.verify_log(log.read_bytes()).entries[-1]
+    last = vault.audit.verify_log(log.read_bytes()).entries[-1]
     fake = vault.auditlog.new_entry(
         last,
         "import",
@@ -423,7 +423,7 @@ def test_the_interactive_ceremony_shows_each_share_alone_and_checks_it(tmp_path,
     master = bytes(range(100, 132))
     monkeypatch.setattr(ceremony_module, "new_master_secret", lambda: master)
     monkeypatch.setattr(shamir, "RANDOM_BYTES", random.Random(7).randbytes)  # noqa: S311 - a reproducible split for the test
-    expected = vault.split_secret(master, 2, 2).shares
+    expected = vault.shares.split_secret(master, 2, 2).shares
     monkeypatch.setattr(shamir, "RANDOM_BYTES", random.Random(7).randbytes)  # noqa: S311 - a reproducible split for the test
     wrong = expected[1].split()
     wrong[2] = next(w for w in WORDLIST if w != wrong[2])
@@ -457,7 +457,7 @@ def test_the_interactive_ceremony_shows_each_share_alone_and_checks_it(tmp_path,
     assert "Officer 1 of 2: Ana" in result.output and "Officer 2 of 2: Ben" in result.output
     assert not list(tmp_path.glob("**/*share*"))
     custody = json.loads(next((tmp_path / "V" / "epochs").glob("*/custody.json")).read_text())
-    assert custody["slip39_identifier"] == vault.describe_share(expected[0]).identifier
+    assert custody["slip39_identifier"] == vault.shares.describe_share(expected[0]).identifier
 
 
 def test_an_officer_who_cannot_confirm_stops_the_ceremony(tmp_path):
@@ -541,7 +541,7 @@ def test_the_intake_refuses_a_rotation_not_endorsed_by_its_pinned_key(world, tmp
     mallory = vault.derive_keys(b"\x66" * 32)
     bundle = mallory.bundle()
     (tmp_path / "m.json").write_text(json.dumps(bundle.to_json()))
-    self_endorsed = vault.rotation_statement(vault.derive_keys(b"\x65" * 32), bundle)
+    self_endorsed = vault.custody.rotation_statement(vault.derive_keys(b"\x65" * 32), bundle)
     (tmp_path / "r.json").write_text(json.dumps(self_endorsed))
     line = one_line_error(
         intake("keys", "add", "--data", world / "D", tmp_path / "m.json", "--rotation", tmp_path / "r.json")

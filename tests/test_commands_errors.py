@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from keyholder_cli.commands import main
 from keyholder_cli.commands.errors import message
 from keyholder_cli.errors import KeyholderError
-from vault import AuditLogError
+from vault.audit import AuditLogError
 
 
 def test_every_expected_failure_has_one_line_and_a_bug_has_none():

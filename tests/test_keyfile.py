@@ -15,7 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import vault
-from vault import Argon2Cost, InvalidKeyFile, VaultError, WrongPassphrase, open_keyfile, seal_keyfile
+from vault import VaultError
+from vault.custody import Argon2Cost, InvalidKeyFile, WrongPassphrase, open_keyfile, seal_keyfile
 from vault.keyfile import KEYFILE_FORMAT
 
 FAST = Argon2Cost.insecure_for_tests()
@@ -31,9 +32,9 @@ def test_the_file_names_its_format_key_and_costs_and_holds_no_plaintext_secret()
     assert SEALED["kid"] == vault.derive_keys(MASTER).kid
     assert SEALED["kdf"]["name"] == "argon2id13"
     assert (SEALED["kdf"]["opslimit"], SEALED["kdf"]["memlimit"]) == (FAST.opslimit, FAST.memlimit)
-    assert len(vault.b64u_decode(SEALED["kdf"]["salt"])) == 16
+    assert len(vault.canonical.b64u_decode(SEALED["kdf"]["salt"])) == 16
     # SecretBox: 24-byte nonce, 32-byte secret, 16-byte tag.
-    assert len(vault.b64u_decode(SEALED["sealed_master_secret"])) == 24 + 32 + 16
+    assert len(vault.canonical.b64u_decode(SEALED["sealed_master_secret"])) == 24 + 32 + 16
     assert MASTER not in FILE and MASTER.hex().encode() not in FILE and PASSPHRASE not in FILE
 
 
@@ -141,8 +142,8 @@ def test_something_that_is_not_a_key_file_object_is_malformed(obj):
 @pytest.mark.parametrize(
     "edit",
     [
-        {"salt": vault.b64u_encode(bytes(15))},
-        {"salt": vault.b64u_encode(bytes(17))},
+        {"salt": vault.canonical.b64u_encode(bytes(15))},
+        {"salt": vault.canonical.b64u_encode(bytes(17))},
         {"opslimit": 0},
         {"memlimit": 8191},
     ],

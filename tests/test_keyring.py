@@ -64,7 +64,7 @@ def test_a_bundle_from_another_signing_key_needs_its_rotation_statement(tmp_path
         add_bundle(_keys(tmp_path), SECOND.bundle().to_json())
     assert _keys(tmp_path).read_bytes() == before
 
-    statement = vault.rotation_statement(FIRST, SECOND.bundle())
+    statement = vault.custody.rotation_statement(FIRST, SECOND.bundle())
     _bundle, new = add_bundle(_keys(tmp_path), SECOND.bundle().to_json(), rotation=statement)
     assert new
     ring = load_keyring(_keys(tmp_path))
@@ -77,10 +77,10 @@ def test_a_bundle_from_another_signing_key_needs_its_rotation_statement(tmp_path
 def test_a_rotation_not_endorsed_by_an_installed_key_is_refused(tmp_path):
     add_bundle(_keys(tmp_path), FIRST.bundle().to_json())
     before = _keys(tmp_path).read_bytes()
-    forged = vault.rotation_statement(STRANGER, SECOND.bundle())
+    forged = vault.custody.rotation_statement(STRANGER, SECOND.bundle())
     with pytest.raises(InvalidKeyBundle, match="not endorsed by an installed"):
         add_bundle(_keys(tmp_path), SECOND.bundle().to_json(), rotation=forged)
-    other = vault.rotation_statement(FIRST, STRANGER.bundle())  # endorsed, but for another bundle
+    other = vault.custody.rotation_statement(FIRST, STRANGER.bundle())  # endorsed, but for another bundle
     with pytest.raises(InvalidKeyBundle, match="for another key"):
         add_bundle(_keys(tmp_path), SECOND.bundle().to_json(), rotation=other)
     assert _keys(tmp_path).read_bytes() == before
@@ -88,7 +88,7 @@ def test_a_rotation_not_endorsed_by_an_installed_key_is_refused(tmp_path):
 
 def test_make_current_false_keeps_the_current_key(tmp_path):
     add_bundle(_keys(tmp_path), FIRST.bundle().to_json())
-    statement = vault.rotation_statement(FIRST, SECOND.bundle())
+    statement = vault.custody.rotation_statement(FIRST, SECOND.bundle())
     add_bundle(_keys(tmp_path), SECOND.bundle().to_json(), make_current=False, rotation=statement)
     assert load_keyring(_keys(tmp_path)).current == FIRST.kid
 

@@ -9,7 +9,8 @@ import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 import vault
-from vault import Argon2Cost, InvalidKeyBundle, WrongPassphrase, load_bundle
+from vault import InvalidKeyBundle, load_bundle
+from vault.custody import Argon2Cost, WrongPassphrase
 
 
 def test_kid_is_first_16_bytes_of_sha256_of_the_public_key(ministry_key):
@@ -21,8 +22,8 @@ def test_kid_is_first_16_bytes_of_sha256_of_the_public_key(ministry_key):
 def test_bundle_signature_verifies_with_an_independent_ed25519(ministry_key):
     bundle = ministry_key.bundle().to_json()
     unsigned = {k: v for k, v in bundle.items() if k != "signature"}
-    public = Ed25519PublicKey.from_public_bytes(vault.b64u_decode(bundle["signing_key"]))
-    public.verify(vault.b64u_decode(bundle["signature"]), rfc8785.dumps(unsigned))  # raises if wrong
+    public = Ed25519PublicKey.from_public_bytes(vault.canonical.b64u_decode(bundle["signing_key"]))
+    public.verify(vault.canonical.b64u_decode(bundle["signature"]), rfc8785.dumps(unsigned))  # raises if wrong
 
 
 def test_bundle_whose_kid_does_not_match_its_key_is_refused(ministry_key):
@@ -51,19 +52,19 @@ def test_bundle_with_unknown_member_or_format_is_refused(ministry_key):
 
 def test_keyfile_round_trip_and_wrong_passphrase():
     master = vault.new_master_secret()
-    sealed = vault.seal_keyfile(master, b"correct horse", Argon2Cost.insecure_for_tests())
-    got, key = vault.open_keyfile(sealed, b"correct horse")
+    sealed = vault.custody.seal_keyfile(master, b"correct horse", Argon2Cost.insecure_for_tests())
+    got, key = vault.custody.open_keyfile(sealed, b"correct horse")
     assert got == master and key.kid == sealed["kid"] == vault.derive_keys(master).kid
     with pytest.raises(WrongPassphrase):
-        vault.open_keyfile(sealed, b"correct horse ")
+        vault.custody.open_keyfile(sealed, b"correct horse ")
 
 
 def test_keyfile_records_its_costs_and_refuses_too_low_ones():
-    sealed = vault.seal_keyfile(vault.new_master_secret(), b"pw", Argon2Cost.insecure_for_tests())
+    sealed = vault.custody.seal_keyfile(vault.new_master_secret(), b"pw", Argon2Cost.insecure_for_tests())
     assert sealed["kdf"]["opslimit"] >= 1 and sealed["kdf"]["memlimit"] >= 8192
     sealed["kdf"]["memlimit"] = 1
-    with pytest.raises(vault.InvalidKeyFile):
-        vault.open_keyfile(sealed, b"pw")
+    with pytest.raises(vault.custody.InvalidKeyFile):
+        vault.custody.open_keyfile(sealed, b"pw")
 
 
 def test_derived_keys_are_deterministic_and_separated():

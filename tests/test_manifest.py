@@ -16,15 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import vault
-from vault import (
-    InvalidManifest,
-    InvalidSignature,
-    VaultError,
-    b64u_decode,
-    b64u_encode,
-    make_manifest,
-    verify_manifest,
-)
+from vault import InvalidSignature, VaultError
+from vault.audit import InvalidManifest, make_manifest, verify_manifest
+from vault.canonical import b64u_decode, b64u_encode
 from vault.keys import verify_signature
 from vault.manifest import MANIFEST_FORMAT, MANIFEST_NAME
 
@@ -46,13 +40,13 @@ def test_a_manifest_lists_the_sha256_of_every_file_and_the_audit_entry():
 
 def test_the_signature_is_ed25519_over_the_canonical_json_without_it():
     unsigned = {k: v for k, v in MANIFEST.items() if k != "signature"}
-    verify_signature(KEY.signing_key, vault.canonical_json(unsigned), b64u_decode(MANIFEST["signature"]))
+    verify_signature(KEY.signing_key, vault.canonical.canonical_json(unsigned), b64u_decode(MANIFEST["signature"]))
 
 
 def test_a_manifest_read_back_from_disk_verifies_to_what_was_made():
     on_disk = json.dumps(MANIFEST, indent=1, ensure_ascii=False)
     manifest = verify_manifest(json.loads(on_disk), KEY.signing_key)
-    assert manifest == vault.Manifest(
+    assert manifest == vault.audit.Manifest(
         generated_on="2026-03-01",
         kid=KEY.kid,
         signing_key=KEY.signing_key,
@@ -78,7 +72,7 @@ def test_make_then_verify_round_trips_any_publication(files, seq, prev):
 
 def test_the_same_publication_gives_the_same_manifest():
     again = make_manifest(dict(reversed(FILES.items())), KEY, generated_on="2026-03-01", audit_seq=7, audit_prev=PREV)
-    assert vault.canonical_json(again) == vault.canonical_json(MANIFEST)
+    assert vault.canonical.canonical_json(again) == vault.canonical.canonical_json(MANIFEST)
 
 
 def _strings(obj, path=()):

@@ -23,7 +23,8 @@ import pytest
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from intake import IntakeConfig, create_app
-from vault import derive_keys, new_master_secret, page_manifest_text, parse_page_manifest, sign_page_manifest
+from vault import derive_keys, new_master_secret
+from vault.pagetrust import page_manifest_text, parse_page_manifest, sign_page_manifest
 
 BIN = Path(sys.executable).parent
 SIG = "/.well-known/dvr-static-manifest.sig"

@@ -9,20 +9,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vault import (
-    InvalidNote,
-    InvalidSignature,
-    derive_keys,
+from vault import InvalidSignature, derive_keys
+from vault.custody import rotation_statement
+from vault.pagetrust import (
     open_page_manifest,
     page_manifest_text,
     parse_page_manifest,
     pin_asset,
+    pinned_key_from_asset,
     pinned_signing_key,
-    rotation_statement,
     sign_page_manifest,
     signing_key_fingerprint,
 )
-from vault.pagetrust import pinned_key_from_asset
+from vault.transparency import InvalidNote
 
 A, B, C = (derive_keys(bytes([i]) * 32) for i in (1, 2, 3))
 FILES = {

@@ -17,7 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import vault
-from vault import InvalidKeyBundle, InvalidKeyFile, b64u_decode, b64u_encode, load_bundle
+from vault import InvalidKeyBundle, load_bundle
+from vault.canonical import b64u_decode, b64u_encode
+from vault.custody import InvalidKeyFile
 from vault.keys import verify_signature
 from vault.rotation import ROTATION_FORMAT, WRAP_FORMAT, rotation_statement, unwrap_master, verify_rotation, wrap_master
 
@@ -52,7 +54,7 @@ def test_a_statement_read_back_from_json_verifies_without_a_trusted_key():
 
 def test_the_signature_is_ed25519_over_the_canonical_json_without_it():
     unsigned = {k: v for k, v in STATEMENT.items() if k != "signature"}
-    verify_signature(OLD.signing_key, vault.canonical_json(unsigned), b64u_decode(STATEMENT["signature"]))
+    verify_signature(OLD.signing_key, vault.canonical.canonical_json(unsigned), b64u_decode(STATEMENT["signature"]))
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -27,7 +27,7 @@ def splits(draw):
 def test_any_quorum_gives_back_the_same_keys(data, pick):
     secret, split = data
     quorum = pick.sample(list(split.shares), split.threshold)
-    recovered = vault.combine_shares(quorum)
+    recovered = vault.shares.combine_shares(quorum)
     assert recovered.master_secret == secret
     assert vault.derive_keys(recovered.master_secret).public_key == vault.derive_keys(secret).public_key
     assert sorted(recovered.numbers) == sorted(describe_share(s).number for s in quorum)
@@ -39,20 +39,20 @@ def test_any_quorum_minus_one_is_refused(data, pick):
     _secret, split = data
     fewer = pick.sample(list(split.shares), split.threshold - 1)
     with pytest.raises(NotEnoughShares) as err:
-        vault.combine_shares(fewer)
+        vault.shares.combine_shares(fewer)
     assert (err.value.have, err.value.need) == (split.threshold - 1, split.threshold)
     # Padding the short quorum with a repeat, or with a share of another split, never yields a secret.
     with pytest.raises(MismatchedShares):
-        vault.combine_shares([*fewer, fewer[0]])
+        vault.shares.combine_shares([*fewer, fewer[0]])
     other = split_secret(SECRET, split.threshold, len(split.shares))
     with pytest.raises(MismatchedShares):  # another identifier, or (1 in 32768) SLIP-39's digest check
-        vault.combine_shares([*fewer, other.shares[-1]])
+        vault.shares.combine_shares([*fewer, other.shares[-1]])
 
 
 def test_every_quorum_of_five_three_agrees():
     split = split_secret(SECRET, 3, 5)
     for quorum in itertools.combinations(split.shares, 3):
-        assert vault.combine_shares(list(quorum)).master_secret == SECRET
+        assert vault.shares.combine_shares(list(quorum)).master_secret == SECRET
     assert split.identifier == describe_share(split.shares[0]).identifier
     assert {describe_share(s).number for s in split.shares} == {1, 2, 3, 4, 5}
 
@@ -72,7 +72,7 @@ def test_a_mistyped_word_names_the_share_and_never_echoes_words():
         (unknown, "share #2 has word 5 outside the SLIP-39 word list (mistyped?)"),
     ):
         with pytest.raises(InvalidShare) as err:
-            vault.combine_shares([split.shares[0], " ".join(bad)])
+            vault.shares.combine_shares([split.shares[0], " ".join(bad)])
         assert err.value.position == 1
         assert str(err.value) == expect
 
@@ -83,14 +83,14 @@ def test_shares_from_another_ceremony_are_refused_by_identifier():
     if one.identifier == two.identifier:  # 1 in 32768: the digest check still refuses below
         pytest.skip("identifiers collided")
     with pytest.raises(MismatchedShares) as err:
-        vault.combine_shares([one.shares[0], two.shares[1]])
+        vault.shares.combine_shares([one.shares[0], two.shares[1]])
     assert err.value.position == 1 and "another ceremony" in str(err.value)
 
 
 def test_case_and_spacing_do_not_matter():
     split = split_secret(SECRET, 2, 2)
     messy = ["  " + split.shares[0].upper().replace(" ", "\n  "), split.shares[1]]
-    assert vault.combine_shares(messy).master_secret == SECRET
+    assert vault.shares.combine_shares(messy).master_secret == SECRET
 
 
 @pytest.mark.parametrize(("threshold", "count"), [(1, 3), (4, 3), (2, 17)])

@@ -64,7 +64,7 @@ def test_a_group_commit_signs_one_checkpoint_shared_by_its_receipts(tmp_path, mi
         t.join()
     store.close()
     for s in stored:
-        cp = vault.open_checkpoint(s.checkpoint, signer.verifier())
+        cp = vault.transparency.open_checkpoint(s.checkpoint, signer.verifier())
         assert cp.size == s.log_size >= s.seq
     by_size = {}
     for s in stored:
@@ -98,7 +98,7 @@ def test_a_replaced_key_signs_afresh_instead_of_reusing_the_old_checkpoint(tmp_p
     new, made = ensure_log_key(tmp_path)
     assert made
     size, note = TransparencyLog(SQLiteLogStorage(tmp_path / "db"), new).sync()
-    assert size == 1 and vault.open_checkpoint(note, new.verifier()).size == 1
+    assert size == 1 and vault.transparency.open_checkpoint(note, new.verifier()).size == 1
 
 
 class _MemoryStorage:

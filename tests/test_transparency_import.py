@@ -175,7 +175,7 @@ def test_a_batch_signed_by_another_key_needs_an_explicit_repin(setup, tmp_path):
     thief = NoteSigner.generate("dvr-intake/thief")
 
     def resign(h, rows):
-        cp = vault.open_checkpoint(h["checkpoint"], vault.NoteVerifier.parse(h["log_key"]))
+        cp = vault.transparency.open_checkpoint(h["checkpoint"], vault.transparency.NoteVerifier.parse(h["log_key"]))
         forged = sign_checkpoint(Checkpoint(thief.name, cp.size, cp.root_hash), thief)
         return {**h, "log_key": thief.verifier().encode(), "checkpoint": forged}, rows
 
@@ -211,7 +211,7 @@ def test_a_batch_without_a_valid_checkpoint_is_refused(setup, tmp_path):
 
     def bump_root(h, rows):
         lines = h["checkpoint"].split("\n")
-        lines[2] = vault.b64u_encode(bytes(32)).replace("-", "+").replace("_", "/") + "="
+        lines[2] = vault.canonical.b64u_encode(bytes(32)).replace("-", "+").replace("_", "/") + "="
         return {**h, "checkpoint": "\n".join(lines)}, rows
 
     assert "not validly signed" in refused(v, rewrite(batch, tmp_path / "rooted", bump_root, intake))
@@ -230,4 +230,4 @@ def test_the_vault_keeps_one_leaf_per_envelope(setup, tmp_path):
     leaves = [bytes(r[0]) for r in conn.execute("SELECT leaf FROM tlog_leaves ORDER BY seq")]
     cts = conn.execute("SELECT kid, ct FROM envelopes ORDER BY seq").fetchall()
     conn.close()
-    assert leaves == [vault.leaf_hash(vault.Envelope(k, bytes(c)).canonical()) for k, c in cts]
+    assert leaves == [vault.transparency.leaf_hash(vault.Envelope(k, bytes(c)).canonical()) for k, c in cts]

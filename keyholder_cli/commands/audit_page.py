@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from vault import signing_key_fingerprint
+from vault.pagetrust import signing_key_fingerprint
 
 from ..errors import KeyholderError
 from ..page_check import SIGNED_MANIFEST, check_page, read_signing_key

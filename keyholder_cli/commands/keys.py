@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from vault import InvalidShare, describe_share
+from vault.shares import InvalidShare, describe_share
 
 from .. import audit
 from ..ceremony import check_quorum, officer_list, run_ceremony

@@ -5,7 +5,7 @@
 
 `page sign` signs the manifest text `intake page manifest` wrote, with the
 current epoch's signing key, after checking that the page it describes pins
-that very key (its `/assets/ministry-key.js` is `vault.pin_asset` of it). The
+that very key (its `/assets/ministry-key.js` is `vault.pagetrust.pin_asset` of it). The
 use of the key is logged (`sign_page`, with the note's SHA-256) before the
 signed note is written.
 
@@ -20,15 +20,9 @@ from pathlib import Path
 
 import click
 
-from vault import (
-    PIN_PATH,
-    InvalidNote,
-    load_bundle,
-    parse_page_manifest,
-    pin_asset,
-    sign_page_manifest,
-    signing_key_fingerprint,
-)
+from vault import load_bundle
+from vault.pagetrust import PIN_PATH, parse_page_manifest, pin_asset, sign_page_manifest, signing_key_fingerprint
+from vault.transparency import InvalidNote
 
 from .. import audit
 from ..errors import KeyholderError

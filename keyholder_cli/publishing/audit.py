@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vault import MANIFEST_NAME, UnlockedKey, make_manifest, sha256_hex
+from vault import UnlockedKey
+from vault.audit import MANIFEST_NAME, make_manifest, sha256_hex
 
 from .. import audit
 from ..errors import KeyholderError
