@@ -21,7 +21,7 @@ wrong value in one field cannot hide it):
 
 Within a key, records are sorted (by birth date, then submission order) and
 each is paired with at most `window` following records, so a very common key
-(a popular name in pass 6) costs O(window) pairs per record rather than
+(a popular name in pass 7) costs O(window) pairs per record rather than
 O(block size): the work stays near-linear in the number of people.
 """
 

@@ -4,7 +4,7 @@ Pipeline (docs/deduplication.md has the full rule and its known errors):
 
 1. `blocking.encode`: every distinct name is normalised and transliterated
    once (`names.normalise` → `names.phonetic`); records become integer columns.
-2. `blocking.candidate_pairs`: six hashed blocking passes, windowed, give the
+2. `blocking.candidate_pairs`: eight hashed blocking passes, windowed, give the
    candidate pairs — near-linear in the number of people.
 3. `_score`: each candidate pair gets a Fellegi–Sunter style evidence score
    in bits (log2 of how much likelier the agreement pattern is for the same
