@@ -131,7 +131,7 @@ def test_hand_built_envelope_opens_with_vault_and_vault_envelopes_open_by_hand(m
         ([], "not_an_envelope"),
         ("text", "not_an_envelope"),
         ({"kid": "0" * 32, "ct": ""}, "not_an_envelope"),
-        ({"format": "dvr-envelope/2", "kid": "0" * 32, "ct": ""}, "unknown_format"),
+        ({"format": "dvr-envelope/3", "kid": "0" * 32, "ct": ""}, "unknown_format"),
         ({"format": "dvr-envelope/1", "kid": "0" * 32, "ct": "", "x": 1}, "not_an_envelope"),
         ({"format": "dvr-envelope/1", "kid": "0" * 32}, "not_an_envelope"),
         ({"format": "dvr-envelope/1", "kid": "ABC", "ct": "AAAA"}, "not_an_envelope"),

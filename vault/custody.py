@@ -7,6 +7,7 @@ Shares (M-of-N among officers) are their own namespace, `vault.shares`.
 
 from .errors import InvalidKeyFile, WrongPassphrase
 from .keyfile import Argon2Cost, open_keyfile, seal_keyfile
+from .keys import epoch_key
 from .rotation import Rotation, rotation_statement, unwrap_master, verify_rotation, wrap_master
 
 __all__ = [
@@ -14,6 +15,7 @@ __all__ = [
     "InvalidKeyFile",
     "Rotation",
     "WrongPassphrase",
+    "epoch_key",
     "open_keyfile",
     "rotation_statement",
     "seal_keyfile",

@@ -13,7 +13,7 @@ from typing import Any
 from . import _primitives as p
 from .canonical import b64u_decode, b64u_encode
 from .errors import InvalidKeyFile, WrongPassphrase
-from .keys import UnlockedKey, derive_keys
+from .keys import UnlockedKey, derive_keys, epoch_key
 
 __all__ = ["KEYFILE_FORMAT", "Argon2Cost", "open_keyfile", "seal_keyfile"]
 
@@ -35,11 +35,16 @@ class Argon2Cost:
         return cls(p.ARGON2_OPS_MIN, p.ARGON2_MEM_MIN)
 
 
-def seal_keyfile(master_secret: bytes, passphrase: bytes, cost: Argon2Cost) -> dict[str, Any]:
-    """Return the key file object holding `master_secret` under `passphrase`."""
+def seal_keyfile(master_secret: bytes, passphrase: bytes, cost: Argon2Cost, kid: str | None = None) -> dict[str, Any]:
+    """Return the key file object holding `master_secret` under `passphrase`.
+
+    `kid` names the epoch's key (version 1 or 2 of the secret); without it,
+    the version 1 key."""
     if not passphrase:
         raise ValueError("the passphrase must not be empty")
-    key = derive_keys(master_secret)
+    key = derive_keys(master_secret) if kid is None else epoch_key(master_secret, kid)
+    if key is None:
+        raise ValueError("the kid is not a key of this master secret")
     salt = p.random_bytes(p.ARGON2_SALT_LEN)
     box_key = p.argon2id(passphrase, salt, cost.opslimit, cost.memlimit)
     return {
@@ -73,7 +78,7 @@ def open_keyfile(obj: Any, passphrase: bytes) -> tuple[bytes, UnlockedKey]:
         master = p.secretbox_open(p.argon2id(passphrase, salt, ops, mem), sealed)
     except p.OpenFailed:
         raise WrongPassphrase() from None
-    key = derive_keys(master)
-    if key.kid != kid:
+    key = epoch_key(master, kid) if isinstance(kid, str) else None
+    if key is None:
         raise InvalidKeyFile("the key file's secret does not match its kid")
     return master, key

@@ -1,6 +1,12 @@
 """The ministry's keys: one 32-byte master secret from which, with HKDF and
-purpose-named labels, the HPKE X25519 key and the Ed25519 signing key derive.
-Also the public key bundle (FORMATS.md section 1) and signatures."""
+purpose-named labels, the HPKE key and the Ed25519 signing key derive.
+Also the public key bundle (FORMATS.md section 1, docs/formats.md for
+version 2) and signatures.
+
+A key of version 1 is an X25519 key (`dvr/v1/hpke-key`); a key of version 2
+is an X-Wing (MLKEM768-X25519) key whose 32-byte seed is derived with the
+label `dvr/v2/hpke-key`. The signing key is derived the same way for both.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from cryptography.hazmat.primitives.hpke import MLKEM768X25519PrivateKey
 
 from . import _primitives as p
 from .canonical import b64u_decode, b64u_encode, canonical_json
@@ -17,10 +24,15 @@ from .errors import InvalidKeyBundle, InvalidSignature
 
 __all__ = [
     "BUNDLE_FORMAT",
+    "BUNDLE_FORMAT_V2",
     "SUITE",
+    "SUITE_V2",
+    "VERSIONS",
     "KeyBundle",
     "UnlockedKey",
     "derive_keys",
+    "epoch_key",
+    "key_version",
     "kid_for",
     "load_bundle",
     "new_master_secret",
@@ -29,18 +41,34 @@ __all__ = [
 
 BUNDLE_FORMAT = "dvr-key-bundle/1"
 SUITE = "DHKEM-X25519-HKDF-SHA256/HKDF-SHA256/AES-128-GCM"
+BUNDLE_FORMAT_V2 = "dvr-key-bundle/2"
+SUITE_V2 = "MLKEM768-X25519/HKDF-SHA256/ChaCha20Poly1305"
+VERSIONS = (1, 2)
+# Per version: bundle format, suite name, raw public key length.
+_BUNDLES = {1: (BUNDLE_FORMAT, SUITE, 32), 2: (BUNDLE_FORMAT_V2, SUITE_V2, p.XWING_PUBLIC_LEN)}
+_PUBLIC_LENGTHS = frozenset(length for _f, _s, length in _BUNDLES.values())
 MASTER_SECRET_LEN = 32
 LABEL_HPKE = b"dvr/v1/hpke-key"
+LABEL_HPKE_V2 = b"dvr/v2/hpke-key"
 LABEL_SIGNING = b"dvr/v1/signing-key"
 _KID = re.compile(r"[0-9a-f]{32}")
 _INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
 
 
 def kid_for(public_key: bytes) -> str:
-    """Hex of the first 16 bytes of SHA-256(raw public key)."""
-    if len(public_key) != 32:
-        raise ValueError("an X25519 public key is 32 bytes")
+    """Hex of the first 16 bytes of SHA-256(raw public key): 32 bytes of
+    X25519 (version 1) or 1,216 bytes of X-Wing (version 2)."""
+    if len(public_key) not in _PUBLIC_LENGTHS:
+        raise ValueError("a public key is 32 bytes (X25519) or 1216 bytes (X-Wing)")
     return p.sha256(public_key)[:16].hex()
+
+
+def key_version(public_key: bytes) -> int:
+    """The key version a raw public key's length implies; ValueError for none."""
+    for version, (_fmt, _suite, length) in _BUNDLES.items():
+        if len(public_key) == length:
+            return version
+    raise ValueError("a public key is 32 bytes (X25519) or 1216 bytes (X-Wing)")
 
 
 def new_master_secret() -> bytes:
@@ -56,13 +84,19 @@ def verify_signature(public_key: bytes, message: bytes, signature: bytes) -> Non
 
 @dataclass(frozen=True)
 class UnlockedKey:
-    """A key epoch in memory: the private halves derived from a master secret."""
+    """A key epoch in memory: the private halves derived from a master secret.
 
-    hpke_private: X25519PrivateKey = field(repr=False)
+    `version` 1: `hpke_private` is an X25519 key; 2: an X-Wing key, kept
+    with its 32-byte seed (`_hpke_seed`) so that it can be handed on.
+    """
+
+    hpke_private: X25519PrivateKey | MLKEM768X25519PrivateKey = field(repr=False)
     _signing_seed: bytes = field(repr=False)
     public_key: bytes
     signing_key: bytes
     kid: str
+    version: int = 1
+    _hpke_seed: bytes = field(default=b"", repr=False)
 
     def sign(self, message: bytes) -> bytes:
         return p.ed25519_sign(self._signing_seed, message)
@@ -72,25 +106,36 @@ class UnlockedKey:
         return b64u_encode(self.sign(canonical_json(obj)))
 
     def private_bytes(self) -> tuple[bytes, bytes]:
-        """The raw private halves, for handing to worker processes in memory."""
+        """The raw private halves (the X25519 key or the X-Wing seed, and the
+        signing seed), for handing to worker processes in memory; with
+        `version`, `from_private_bytes` makes the key again."""
         from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
+        if isinstance(self.hpke_private, MLKEM768X25519PrivateKey):
+            return self._hpke_seed, self._signing_seed
         raw = self.hpke_private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
         return raw, self._signing_seed
 
     @classmethod
-    def from_private_bytes(cls, hpke_raw: bytes, signing_seed: bytes) -> UnlockedKey:
+    def from_private_bytes(cls, hpke_raw: bytes, signing_seed: bytes, version: int = 1) -> UnlockedKey:
+        signing = p.ed25519_public(signing_seed)
+        if version == 2:
+            xwing, public = p.xwing_private(hpke_raw)
+            return cls(xwing, signing_seed, public, signing, kid_for(public), 2, hpke_raw)
+        if version != 1:
+            raise ValueError(f"unknown key version {version}")
         private = p.x25519_private(hpke_raw)
         public = p.x25519_public_bytes(private)
-        return cls(private, signing_seed, public, p.ed25519_public(signing_seed), kid_for(public))
+        return cls(private, signing_seed, public, signing, kid_for(public))
 
     def bundle(self, created: datetime | None = None) -> KeyBundle:
-        """The signed public key bundle of this epoch."""
+        """The signed public key bundle of this epoch (its format by `version`)."""
         when = (created or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        fmt, suite, _length = _BUNDLES[self.version]
         unsigned = {
-            "format": BUNDLE_FORMAT,
+            "format": fmt,
             "kid": self.kid,
-            "suite": SUITE,
+            "suite": suite,
             "public_key": b64u_encode(self.public_key),
             "created": when,
             "signing_key": b64u_encode(self.signing_key),
@@ -98,15 +143,28 @@ class UnlockedKey:
         return load_bundle({**unsigned, "signature": self.sign_json(unsigned)}, require_signature=True)
 
 
-def derive_keys(master_secret: bytes) -> UnlockedKey:
-    """Derive the HPKE and signing keys of an epoch from its master secret."""
+def derive_keys(master_secret: bytes, version: int = 1) -> UnlockedKey:
+    """Derive the HPKE and signing keys of an epoch from its master secret:
+    an X25519 key for `version` 1, an X-Wing key for 2."""
     if not isinstance(master_secret, bytes):
         raise TypeError("master secret must be bytes")
     if len(master_secret) != MASTER_SECRET_LEN:
         raise ValueError("master secret must be 32 bytes")
+    if version not in VERSIONS:
+        raise ValueError(f"unknown key version {version}")
+    label = LABEL_HPKE_V2 if version == 2 else LABEL_HPKE
     return UnlockedKey.from_private_bytes(
-        p.hkdf_sha256(master_secret, LABEL_HPKE), p.hkdf_sha256(master_secret, LABEL_SIGNING)
+        p.hkdf_sha256(master_secret, label), p.hkdf_sha256(master_secret, LABEL_SIGNING), version
     )
+
+
+def epoch_key(master_secret: bytes, kid: str) -> UnlockedKey | None:
+    """The key of `master_secret` whose kid is `kid`, of whichever version; None if neither is."""
+    for version in VERSIONS:
+        key = derive_keys(master_secret, version)
+        if key.kid == kid:
+            return key
+    return None
 
 
 @dataclass(frozen=True)
@@ -118,6 +176,11 @@ class KeyBundle:
     created: str
     signing_key: bytes | None
     raw: dict[str, Any]
+
+    @property
+    def version(self) -> int:
+        """1 for an X25519 bundle, 2 for an X-Wing one (its format)."""
+        return 2 if self.raw.get("format") == BUNDLE_FORMAT_V2 else 1
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.raw)
@@ -135,19 +198,28 @@ def load_bundle(obj: Any, *, require_signature: bool = False) -> KeyBundle:
     """
     if not isinstance(obj, dict):
         raise InvalidKeyBundle("a key bundle must be a JSON object")
-    if obj.get("format") != BUNDLE_FORMAT:
-        raise InvalidKeyBundle(f"unknown key bundle format; expected {BUNDLE_FORMAT}")
+    versions = {fmt: (v, suite, length) for v, (fmt, suite, length) in _BUNDLES.items()}
+    fmt = obj.get("format")
+    if not isinstance(fmt, str) or fmt not in versions:
+        raise InvalidKeyBundle(f"unknown key bundle format; expected {BUNDLE_FORMAT} or {BUNDLE_FORMAT_V2}")
+    version, suite, length = versions[fmt]
     members = set(obj)
     if not members >= _REQUIRED or not members <= _REQUIRED | _SIGNED or len(members & _SIGNED) == 1:
         raise InvalidKeyBundle("the key bundle has missing or unknown members")
-    if obj["suite"] != SUITE:
+    if obj["suite"] != suite:
         raise InvalidKeyBundle("the key bundle names an unknown suite")
     try:
         public = b64u_decode(obj["public_key"])
     except (TypeError, ValueError):
         raise InvalidKeyBundle("public_key is not base64url") from None
-    if len(public) != 32:
-        raise InvalidKeyBundle("public_key is not a 32-byte X25519 key")
+    if len(public) != length:
+        kind = "32-byte X25519" if version == 1 else "1216-byte X-Wing"
+        raise InvalidKeyBundle(f"public_key is not a {kind} key")
+    if version == 2:
+        try:
+            p.xwing_public(public)
+        except ValueError:
+            raise InvalidKeyBundle("public_key is not a valid X-Wing key") from None
     if not isinstance(obj["kid"], str) or not _KID.fullmatch(obj["kid"]):
         raise InvalidKeyBundle("kid is not 32 lowercase hex characters")
     if obj["kid"] != kid_for(public):

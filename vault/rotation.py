@@ -11,6 +11,10 @@ audit log's verifier can follow the key from epoch to epoch.
 Epoch wrap, `dvr-epoch-wrap/1`: the previous epoch's master secret sealed
 (XSalsa20-Poly1305 SecretBox) under a key derived with HKDF from the new
 epoch's master secret and the label `dvr/v1/epoch-wrap`.
+
+The new key may be of either version: a statement names its raw public key,
+32 bytes (X25519, bundle version 1) or 1,216 bytes (X-Wing, version 2), so a
+rotation from version 1 to 2 is an ordinary rotation.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from typing import Any
 from . import _primitives as p
 from .canonical import b64u_decode, b64u_encode, canonical_json
 from .errors import InvalidKeyBundle, InvalidKeyFile
-from .keys import KeyBundle, UnlockedKey, derive_keys, kid_for
+from .keys import KeyBundle, UnlockedKey, derive_keys, epoch_key, key_version, kid_for
 
 __all__ = [
     "ROTATION_FORMAT",
@@ -95,7 +99,11 @@ def verify_rotation(obj: Any, previous_signing_key: bytes | None = None) -> Rota
         signature = b64u_decode(obj["signature"])
     except ValueError:
         raise InvalidKeyBundle("the rotation statement has a member that is not base64url") from None
-    if len(prev_sk) != 32 or len(new_sk) != 32 or len(public) != 32:
+    try:
+        key_version(public)  # an X25519 key (bundle version 1) or an X-Wing key (version 2)
+    except ValueError:
+        raise InvalidKeyBundle("the rotation statement has a key of the wrong length") from None
+    if len(prev_sk) != 32 or len(new_sk) != 32:
         raise InvalidKeyBundle("the rotation statement has a key of the wrong length")
     if obj["kid"] != kid_for(public):
         raise InvalidKeyBundle("the rotation statement's kid does not match its public key")
@@ -112,13 +120,20 @@ def _wrap_key(wrapping_master: bytes) -> bytes:
     return p.hkdf_sha256(wrapping_master, LABEL_WRAP)
 
 
-def wrap_master(wrapping_master: bytes, master: bytes) -> dict[str, Any]:
-    """Seal `master` (an older epoch's secret) under the epoch of `wrapping_master`."""
-    wrapped = derive_keys(master)
+def wrap_master(
+    wrapping_master: bytes, master: bytes, *, wrapping_kid: str | None = None, wrapped_kid: str | None = None
+) -> dict[str, Any]:
+    """Seal `master` (an older epoch's secret, of key `wrapped_kid`) under the
+    epoch of `wrapping_master` (key `wrapping_kid`). Each kid must be one of
+    its master secret's keys (version 1 or 2); an omitted one is the version 1 key."""
+    wrapping_kid = wrapping_kid or derive_keys(wrapping_master).kid
+    wrapped_kid = wrapped_kid or derive_keys(master).kid
+    if epoch_key(wrapping_master, wrapping_kid) is None or epoch_key(master, wrapped_kid) is None:
+        raise ValueError("a kid given is not a key of its master secret")
     return {
         "format": WRAP_FORMAT,
-        "kid": derive_keys(wrapping_master).kid,
-        "wrapped_kid": wrapped.kid,
+        "kid": wrapping_kid,
+        "wrapped_kid": wrapped_kid,
         "sealed_master_secret": b64u_encode(p.secretbox_seal(_wrap_key(wrapping_master), master)),
     }
 
@@ -136,7 +151,7 @@ def unwrap_master(obj: Any, wrapping_master: bytes) -> tuple[bytes, UnlockedKey]
         master = p.secretbox_open(_wrap_key(wrapping_master), sealed)
     except p.OpenFailed:
         raise InvalidKeyFile("the epoch wrap does not open with this key") from None
-    key = derive_keys(master)
-    if key.kid != wrapped_kid:
+    key = epoch_key(master, wrapped_kid) if isinstance(wrapped_kid, str) else None
+    if key is None:
         raise InvalidKeyFile("the epoch wrap's secret does not match its kid")
     return master, key
