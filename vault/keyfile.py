@@ -72,6 +72,7 @@ def open_keyfile(obj: Any, passphrase: bytes) -> tuple[bytes, UnlockedKey]:
         len(salt) == p.ARGON2_SALT_LEN
         and p.ARGON2_OPS_MIN <= ops <= p.ARGON2_OPS_MAX
         and p.ARGON2_MEM_MIN <= mem <= p.ARGON2_MEM_MAX
+        and mem % 1024 == 0  # libsodium rounds down to whole KiB: another value would be an alias
     ):
         raise InvalidKeyFile("the key file has invalid Argon2id parameters")
     try:
