@@ -15,16 +15,20 @@ ticked; people who ticked nothing are counted in `none`, so it is not additive.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from itertools import compress, islice, repeat
 from operator import eq, itemgetter
 from typing import Any
 
+import numpy as np
+
 import schemas
 
-__all__ = ["AGE_BANDS", "NOT_STATED", "Table", "age_band", "count_tables", "domain"]
+from .columns import CATEGORICAL, ENGAGEMENT, Records, vocabulary
+
+__all__ = ["AGE_BANDS", "NOT_STATED", "Table", "age_band", "count_records", "count_tables", "domain"]
 
 NOT_STATED = "not_stated"
 NONE_TICKED = "none"
@@ -161,6 +165,53 @@ def count_tables(rows: Iterable[Mapping[str, object]], generated_on: date) -> tu
     tables = [_table((d,), single[d]) for d in ONE_WAY]
     tables += [_table(dims, _keyed(pairs[dims])) for dims in CROSS]
     return registrants, tables
+
+
+def _named(codes: np.ndarray, labels: Sequence[str]) -> Counter[tuple[str, ...]]:
+    """Counts of codes (-1 = not stated) as counts of one-category tuples, zeros left out."""
+    counts = np.bincount(codes.astype(np.int64) + 1, minlength=len(labels) + 1)
+    names = (NOT_STATED, *labels)
+    return Counter({(names[i],): int(counts[i]) for i in np.flatnonzero(counts)})
+
+
+def count_records(records: Records, generated_on: date, rows: np.ndarray | None = None) -> tuple[int, list[Table]]:
+    """As `count_tables`, for records held as columns: the `rows` given (the kept
+    records), or all. Each table is a `bincount` over integer codes."""
+    idx = np.arange(records.n) if rows is None else np.asarray(rows)
+    codes = records.codes[idx]
+    column = {f: codes[:, i] for i, f in enumerate(CATEGORICAL)}
+    single: dict[str, Counter[tuple[str, ...]]] = {}
+    for d in ONE_WAY:
+        if d in column and d != "origin_municipality":
+            single[d] = _named(column[d], vocabulary(d))
+    from_xk = column["origin_country"] == vocabulary("origin_country").index("XK")
+    single["origin_municipality"] = _named(column["origin_municipality"][from_xk], vocabulary("origin_municipality"))
+    born = records.birth[idx].astype(np.int64)
+    on_year, on_day = generated_on.year, generated_on.month * 100 + generated_on.day
+    age = on_year - born // 10000 - ((born % 10000) > on_day)
+    band = np.searchsorted(np.array(_AGE_LIMITS), age, side="right")
+    bands = np.bincount(band, minlength=len(AGE_BANDS))
+    single["age_band"] = Counter({(AGE_BANDS[i],): int(bands[i]) for i in np.flatnonzero(bands)})
+    ticked = records.engagement[idx]
+    ticks: Counter[tuple[str, ...]] = Counter()
+    for bit, option in enumerate(ENGAGEMENT):
+        if k := int(np.count_nonzero(ticked & (1 << bit))):
+            ticks[(option,)] = k
+    if none := int(np.count_nonzero(ticked == 0)):
+        ticks[(NONE_TICKED,)] = none
+    single["engagement"] = ticks
+    tables = [_table((d,), single[d]) for d in ONE_WAY]
+    for dims in CROSS:
+        rows_of, cols_of = vocabulary(dims[0]), vocabulary(dims[1])
+        width = len(cols_of) + 1
+        pair = (column[dims[0]].astype(np.int64) + 1) * width + column[dims[1]] + 1
+        counts = np.bincount(pair, minlength=(len(rows_of) + 1) * width)
+        labels_r, labels_c = (NOT_STATED, *rows_of), (NOT_STATED, *cols_of)
+        cells: Counter[tuple[str, ...]] = Counter(
+            {(labels_r[i // width], labels_c[i % width]): int(counts[i]) for i in np.flatnonzero(counts)}
+        )
+        tables.append(_table(dims, cells))
+    return len(idx), tables
 
 
 def _table(dims: tuple[str, ...], counts: Counter[tuple[str, ...]]) -> Table:

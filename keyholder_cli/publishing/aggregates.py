@@ -13,19 +13,16 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from datetime import date
-from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
 from publication import report
-from publication.linkage.dedup import Person, find_duplicates
-from publication.protection.disclosure import count_tables, protect
+from publication.linkage.dedup import find_duplicates_in
+from publication.protection.disclosure import protect
+from publication.tables import count_records
 
 from ..errors import KeyholderError
-from .opening import FIELDS, OpenedSet
-
-# Person's fields after seq, in its order; each is one of FIELDS.
-_PERSON_FIELDS = Person._fields[1:]
+from .opening import OpenedSet
 
 __all__ = ["build_aggregates", "render_files", "write_publication"]
 
@@ -38,14 +35,11 @@ def build_aggregates(
     progress: Callable[[int], None] | None = None,
 ) -> tuple[dict[str, Any], int]:
     """De-duplicate and aggregate; return aggregates.json's object and the duplicate count."""
-    pick = itemgetter(*(FIELDS.index(f) for f in _PERSON_FIELDS))
-    people = [Person(seq, *[v or "" for v in pick(vals)]) for seq, vals in opened.rows]
-    result = find_duplicates(people, progress=progress)
-    del people
-    kept = (dict(zip(FIELDS, opened.rows[i][1], strict=True)) for i in result.kept)
-    registrants, tables = count_tables(kept, generated_on)
+    records = opened.records
+    result = find_duplicates_in(records, progress=progress)
+    registrants, tables = count_records(records, generated_on, result.kept)
     aggregates = protect(tables, min_cell, epsilon, generated_on, registrants=registrants)
-    return aggregates, len(opened.rows) - result.registrants
+    return aggregates, records.n - result.registrants
 
 
 def render_files(aggregates: dict[str, Any]) -> dict[str, bytes]:

@@ -35,9 +35,7 @@ class Attempt:
 
 
 @contextmanager
-def publication_attempt(
-    vault: Station, state: audit.AuditResult, key: UnlockedKey, out_dir: Path
-) -> Iterator[Attempt]:
+def publication_attempt(vault: Station, state: audit.AuditResult, key: UnlockedKey, out_dir: Path) -> Iterator[Attempt]:
     """Around everything `publish` does after its unlock. If it stops before
     the files are written (an error, a worker killed, a full disk, Ctrl-C), a
     signed `publish_failed` entry says so, and whether the publication had

@@ -61,7 +61,7 @@ def publish(
             )
         from .aggregates import build_aggregates, render_files, write_publication
 
-        with bar(len(opened.rows), "de-duplicating", "rec") as progress:
+        with bar(opened.records.n, "de-duplicating", "rec") as progress:
             aggregates, duplicates = build_aggregates(opened, today, min_cell, epsilon, progress=progress.update)
         counts = {
             "envelopes": opened.envelopes,

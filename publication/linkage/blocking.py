@@ -34,9 +34,10 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
+from ..columns import Records, vocabulary
 from .names import normalise, phonetic
 
-__all__ = ["Encoded", "PersonLike", "candidate_pairs", "encode"]
+__all__ = ["Encoded", "PersonLike", "candidate_pairs", "encode", "encode_records"]
 
 
 class PersonLike(Protocol):
@@ -118,6 +119,12 @@ def _names(given: Sequence[str], family: Sequence[str]) -> tuple[np.ndarray, ...
     ids = key_codes[raw_codes]
     empty = np.array([k == "" for k in keys], dtype=bool)
     ids[empty[ids]] = _MISSING
+    return _name_table(keys, ids, n)
+
+
+def _name_table(keys: np.ndarray, ids: np.ndarray, n: int) -> tuple[np.ndarray, ...]:
+    """From distinct keys and the ids of every given name then every family name
+    (-1 = empty), the key table with each key's words, and the ids into it."""
     # Words of each key, in the same id space so a word can match a whole name.
     words = [k.split() or [""] for k in keys]
     all_keys = list(keys) + [w for ws in words for w in ws]
@@ -194,6 +201,42 @@ def encode(people: Sequence[PersonLike]) -> Encoded:
         email=email_codes,
         emails=emails,
         seq=np.array([p.seq for p in people], dtype=np.int64),
+    )
+
+
+def encode_records(records: Records) -> Encoded:
+    """The `Encoded` columns of opened `Records` (whose names are keys already)."""
+    n = records.n
+    # The scoring indexes a table with max(id, 0) before it masks missing ids: never an empty table.
+    name_keys = records.name_keys if len(records.name_keys) else np.array([""], dtype=object)
+    cities = records.cities if len(records.cities) else np.array([""], dtype=object)
+    keys, given, family, first, last, count, freq = _name_table(
+        name_keys, np.concatenate([records.given, records.family]), n
+    )
+    sex_vocabulary = vocabulary("sex")
+    sex_of_code = np.zeros(len(sex_vocabulary) + 1, dtype=np.int8)  # the last entry: not given
+    sex_of_code[sex_vocabulary.index("female")] = 1
+    sex_of_code[sex_vocabulary.index("male")] = 2
+    return Encoded(
+        n=n,
+        keys=keys,
+        given=given,
+        family=family,
+        word_first=first,
+        word_last=last,
+        word_count=count,
+        key_freq=freq,
+        date=records.birth,
+        sex=sex_of_code[records.column("sex")],
+        origin=records.column("origin_country").astype(np.int32),
+        municipality=records.column("origin_municipality").astype(np.int32),
+        residence=records.column("residence_country").astype(np.int32),
+        city=records.city,
+        cities=cities,
+        city_lengths=np.array([len(c) for c in cities], dtype=np.int32),
+        email=records.email,
+        emails=records.emails,
+        seq=records.seq,
     )
 
 

@@ -31,7 +31,8 @@ import pandas as pd
 from rapidfuzz.distance import OSA
 from rapidfuzz.process import cpdist
 
-from .blocking import Encoded, candidate_pairs, encode
+from ..columns import Records
+from .blocking import Encoded, candidate_pairs, encode, encode_records
 
 __all__ = [
     "MARGIN",
@@ -42,6 +43,7 @@ __all__ = [
     "Person",
     "decision_threshold",
     "find_duplicates",
+    "find_duplicates_in",
     "person_from_record",
 ]
 
@@ -321,7 +323,15 @@ def _representatives(n: int, seq: np.ndarray, a: np.ndarray, b: np.ndarray) -> t
 def find_duplicates(people: Sequence[Person], progress: Callable[[int], None] | None = None) -> DedupResult:
     """Cluster `people` into persons. `progress`, if given, is called with
     increments that add up to `len(people)` over the run."""
-    n = len(people)
+    return _find(lambda: encode(people), len(people), progress)
+
+
+def find_duplicates_in(records: Records, progress: Callable[[int], None] | None = None) -> DedupResult:
+    """As `find_duplicates`, for opened records held as columns (indexes are rows of `records`)."""
+    return _find(lambda: encode_records(records), records.n, progress)
+
+
+def _find(encoded: Callable[[], Encoded], n: int, progress: Callable[[int], None] | None) -> DedupResult:
     report = progress or (lambda _step: None)
     done = 0
 
@@ -332,7 +342,7 @@ def find_duplicates(people: Sequence[Person], progress: Callable[[int], None] | 
             report(target - done)
             done = target
 
-    e = encode(people)
+    e = encoded()
     advance(0.2)
     a_all, b_all = candidate_pairs(e)
     advance(0.4)
