@@ -95,29 +95,17 @@ class Chunk:
     emails: list[str]
 
 
-class _Strings:
-    """Distinct strings of one chunk, each with its local id."""
-
-    def __init__(self) -> None:
-        self.ids: dict[str, int] = {}
-
-    def id(self, text: str) -> int:
-        if not text:
-            return _MISSING
-        return self.ids.setdefault(text, len(self.ids))
-
-    def table(self) -> list[str]:
-        return list(self.ids)
-
-
 class ChunkEncoder:
     """Turns validated `dvr-registration/1` records into a `Chunk` (run in the workers)."""
 
     def __init__(self) -> None:
-        self._codes = [{v: i for i, v in enumerate(vocabulary(f))} for f in CATEGORICAL]
+        # One lookup per answer, an absent answer (None) included: -1.
+        self._codes = [{None: _MISSING, **{v: i for i, v in enumerate(vocabulary(f))}} for f in CATEGORICAL]
         self._bits = {option: 1 << i for i, option in enumerate(ENGAGEMENT)}
 
     def encode(self, records: Iterable[tuple[int, Mapping[str, Any]]]) -> Chunk:
+        """The columns of `records` (seq, record) in the order given. Per record this is
+        a few C-level maps and dict lookups: it runs once per envelope, on every core."""
         seqs: list[int] = []
         codes: list[int] = []
         births: list[int] = []
@@ -125,23 +113,29 @@ class ChunkEncoder:
         names: list[int] = []
         cities: list[int] = []
         emails: list[int] = []
-        name_ids, city_ids, email_ids = _Strings(), _Strings(), _Strings()
-        lookups = list(zip(CATEGORICAL, self._codes, strict=True))
+        name_ids: dict[str, int] = {}
+        city_ids: dict[str, int] = {}
+        email_ids: dict[str, int] = {}
+        tables = self._codes
+        lookup = dict.__getitem__
         bits = self._bits
         for seq, record in records:
-            seqs.append(seq)
             get = record.get
-            codes.extend(table.get(get(f), _MISSING) for f, table in lookups)  # type: ignore[arg-type]
-            born = record["birth_date"]
-            births.append(int(born[:4]) * 10000 + int(born[5:7]) * 100 + int(born[8:10]))
-            mask = 0
-            for option in get("engagement") or ():
-                mask |= bits[option]
-            ticks.append(mask)
-            names.append(name_ids.id(_name_key(record["given_name"])))
-            names.append(name_ids.id(_name_key(record["family_name"])))
-            cities.append(city_ids.id(_city_key(get("residence_city") or "")))
-            emails.append(email_ids.id((get("email") or "").strip().casefold()))
+            seqs.append(seq)
+            codes.extend(map(lookup, tables, map(get, CATEGORICAL)))
+            births.append(int(record["birth_date"].replace("-", "")))  # the schema's pattern: yyyy-mm-dd
+            ticked = get("engagement")
+            ticks.append(sum(map(bits.__getitem__, ticked)) if ticked else 0)
+            key = _name_key(record["given_name"])
+            names.append(name_ids.setdefault(key, len(name_ids)) if key else _MISSING)
+            key = _name_key(record["family_name"])
+            names.append(name_ids.setdefault(key, len(name_ids)) if key else _MISSING)
+            city = get("residence_city")
+            key = _city_key(city) if city else ""
+            cities.append(city_ids.setdefault(key, len(city_ids)) if key else _MISSING)
+            email = get("email")
+            key = email.strip().casefold() if email else ""
+            emails.append(email_ids.setdefault(key, len(email_ids)) if key else _MISSING)
         n = len(seqs)
         return Chunk(
             seq=np.array(seqs, dtype=np.int64),
@@ -149,11 +143,11 @@ class ChunkEncoder:
             birth=np.array(births, dtype=np.int32),
             engagement=np.array(ticks, dtype=np.uint8),
             names=np.array(names, dtype=np.int32).reshape(n, 2),
-            name_keys=name_ids.table(),
+            name_keys=list(name_ids),
             city=np.array(cities, dtype=np.int32),
-            cities=city_ids.table(),
+            cities=list(city_ids),
             email=np.array(emails, dtype=np.int32),
-            emails=email_ids.table(),
+            emails=list(email_ids),
         )
 
 
