@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask, Response
 
 from .config import IntakeConfig
+from .pow import ProofOfWork
 from .store import open_store
 from .tlog import open_log
 
@@ -33,7 +34,8 @@ def create_app(config: IntakeConfig) -> Flask:
 
     keys = api.KeyCache(config)
     keys.get()  # a damaged keys.json stops the server here, not at its first request
-    app.register_blueprint(api.make_blueprint(keys))
+    proof = ProofOfWork(config.difficulty) if config.proof_of_work else None
+    app.register_blueprint(api.make_blueprint(keys, proof))
     app.register_blueprint(log_api.make_blueprint(config, log))
     pages.init_app(app, config)
     app.register_blueprint(pages.make_blueprint(config))
@@ -45,6 +47,6 @@ def create_app(config: IntakeConfig) -> Flask:
     api.init_errors(app, config)
 
     # The submission route, the one hot path, is answered in front of Flask.
-    handler = api.SubmissionHandler(app.wsgi_app, config, store, log, keys, app.logger)
+    handler = api.SubmissionHandler(app.wsgi_app, config, store, log, keys, app.logger, proof)
     app.wsgi_app = handler  # type: ignore[method-assign]  # the middleware slot Flask documents
     return app

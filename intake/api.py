@@ -19,6 +19,8 @@ from vault import MalformedEnvelope, parse_envelope
 from . import pages
 from .config import IntakeConfig
 from .keyring import Keyring, load_keyring
+from .pow import CHALLENGE_PATH, ProofOfWork, ProofRefused
+from .ratelimit import RateLimiter
 from .store import CommitUnconfirmed, EnvelopeStore, LogUnavailable, StorageUnavailable, Stored
 from .tlog import TransparencyLog
 
@@ -148,15 +150,23 @@ class KeyCache:
         return kid in self._ring.kids or kid in self.get().kids
 
 
-def make_blueprint(keys: KeyCache) -> Blueprint:
-    """The API's routes other than the submission itself: GET /keys.
-    (`SubmissionHandler` answers every request to the submission path, in
-    front of Flask: there is no Flask view for it.)"""
+def make_blueprint(keys: KeyCache, proof: ProofOfWork | None = None) -> Blueprint:
+    """The API's routes other than the submission itself: GET /keys and GET
+    /challenge. (`SubmissionHandler` answers every request to the submission
+    path, in front of Flask: there is no Flask view for it.)"""
     bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
     @bp.get("/keys")
     def get_keys() -> Response:
         return jsonify(keys.get().to_api())
+
+    @bp.get(CHALLENGE_PATH.removeprefix("/api/v1"))
+    def get_challenge() -> Response:
+        if proof is None:
+            return api_error(
+                404, "proof_of_work_off", "this intake asks for no proof of work: send submissions without X-Altcha"
+            )
+        return jsonify(proof.challenge())
 
     return bp
 
@@ -242,6 +252,7 @@ class SubmissionHandler:
         log: TransparencyLog | None,
         keys: KeyCache,
         logger: logging.Logger,
+        proof: ProofOfWork | None = None,
     ) -> None:
         self.app = app
         self.max_body = config.max_body
@@ -250,6 +261,11 @@ class SubmissionHandler:
         self.keys = keys
         self.logger = logger
         self.headers = list(pages.DEFAULT_HEADERS)
+        self.proof = proof
+        limits = config.rate_limits
+        self.limiter = (
+            RateLimiter(limits, address_header=config.client_address_header, logger=logger) if limits else None
+        )
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO") != SUBMISSIONS:
@@ -259,6 +275,8 @@ class SubmissionHandler:
             if environ.get("REQUEST_METHOD") != "POST":  # methods are case-sensitive: `post` is not POST
                 extra = [("Allow", "POST")]
                 raise _Refused("405 METHOD NOT ALLOWED", "method_not_allowed", "send a submission with POST")
+            if self.limiter is not None:
+                self.limit(environ, extra)
             status, body = "201 CREATED", self.submit(environ)
         except _Refused as refused:
             status, body = refused.status, refused.body
@@ -272,6 +290,20 @@ class SubmissionHandler:
             [("Content-Type", "application/json"), ("Content-Length", str(len(body))), *self.headers, *extra],
         )
         return [body]
+
+    def limit(self, environ: dict[str, Any], extra: list[tuple[str, str]]) -> None:
+        """Refuse with 429 and Retry-After a client over its limit
+        (intake/ratelimit.py, the only reader of the client's address)."""
+        assert self.limiter is not None  # noqa: S101 - the caller checked; for mypy
+        wait = self.limiter.check_request(environ)
+        if wait is not None:
+            extra.append(("Retry-After", f"{wait:.0f}"))
+            raise _Refused(
+                "429 TOO MANY REQUESTS",
+                "rate_limited",
+                "too many submissions from this network in a short time; nothing was stored:"
+                f" send again in {wait:.0f} s",
+            )
 
     def body(self, environ: dict[str, Any]) -> bytes:
         """The request body, refused with 413 over the limit, and with 400
@@ -330,6 +362,12 @@ class SubmissionHandler:
             raise _Refused(
                 _BAD_REQUEST if exc.code == "not_an_envelope" else "422 UNPROCESSABLE ENTITY", exc.code, str(exc)
             ) from None
+        if self.proof is not None:
+            try:
+                self.proof.verify(environ)
+            except ProofRefused as exc:
+                status = _UNAVAILABLE if exc.code == "proof_of_work_busy" else "403 FORBIDDEN"
+                raise _Refused(status, exc.code, str(exc)) from None
         try:
             stored = self.store.append(envelope)
         except CommitUnconfirmed:

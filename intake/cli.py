@@ -93,16 +93,42 @@ def keys_add(data_dir: Path, bundle_file: Path, rotation_file: Path | None) -> N
     is_flag=True,
     help="Serve even with no key bundle installed (staging only: the page cannot seal, every submission is refused).",
 )
+@click.option(
+    "--proof-of-work/--no-proof-of-work",
+    default=True,
+    show_default=True,
+    help="Ask each submission for a solved challenge (off: only for a trusted channel).",
+)
+@click.option(
+    "--rate-limit/--no-rate-limit", default=True, show_default=True, help="Limit submissions per client, in memory."
+)
+@click.option(
+    "--client-address-header",
+    default=None,
+    metavar="NAME",
+    help="The header a trusted reverse proxy puts the client's address in (for the rate limits).",
+)
 @friendly_errors
-def serve(data_dir: Path, host: str, port: int, create: bool, allow_no_key: bool) -> None:
+def serve(
+    data_dir: Path,
+    host: str,
+    port: int,
+    create: bool,
+    allow_no_key: bool,
+    proof_of_work: bool,
+    rate_limit: bool,
+    client_address_header: str | None,
+) -> None:
     """Run the development server (production: gunicorn, see docs/operations.md).
 
     Refuses a data directory that does not exist (unless --create) and one
-    with no key bundle installed (unless --allow-no-key)."""
+    with no key bundle installed (unless --allow-no-key). Proof of work and
+    rate limits are on unless turned off (docs/operations.md, section 8)."""
     from werkzeug.serving import WSGIRequestHandler, make_server
 
     from . import create_app
-    from .preflight import check
+    from .preflight import check, defences_warning
+    from .ratelimit import RateLimits
 
     warning = check(
         data_dir,
@@ -111,8 +137,15 @@ def serve(data_dir: Path, host: str, port: int, create: bool, allow_no_key: bool
         create_hint="check the path, or pass --create to start a new, empty intake there",
         allow_hint="pass --allow-no-key to serve without one (staging only)",
     )
-    if warning:
-        click.echo(f"intake: WARNING: {warning}", err=True)
+    config = IntakeConfig(
+        data_dir=data_dir,
+        proof_of_work=proof_of_work,
+        rate_limits=RateLimits() if rate_limit else None,
+        client_address_header=client_address_header,
+    )
+    for line in (warning, defences_warning(config)):
+        if line:
+            click.echo(f"intake: WARNING: {line}", err=True)
 
     class QuietHandler(WSGIRequestHandler):
         """Logs nothing about requests: no client address, no time, no user agent."""
@@ -120,7 +153,7 @@ def serve(data_dir: Path, host: str, port: int, create: bool, allow_no_key: bool
         def log(self, type: str, message: str, *args: Any) -> None:  # noqa: A002 - werkzeug's signature
             return
 
-    app = create_app(IntakeConfig(data_dir=data_dir))
+    app = create_app(config)
     server = make_server(host, port, app, threaded=True, request_handler=QuietHandler)
 
     # socketserver prints the client's address with a request's uncaught error: log it without.

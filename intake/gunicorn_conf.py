@@ -32,7 +32,9 @@ class PrivateLogger(Logger):  # type: ignore[misc]  # gunicorn has no type hints
 
 def on_starting(server: Any) -> None:
     """Refuse to start (one line, exit status 1) on a data directory that
-    does not exist, or with no key bundle installed (intake/preflight.py)."""
+    does not exist, with no key bundle installed, or with a defence switch
+    set to neither on nor off (intake/preflight.py); then make the state
+    the workers share."""
     from intake.preflight import NotReady, check_environ
 
     try:
@@ -42,6 +44,11 @@ def on_starting(server: Any) -> None:
         sys.exit(1)
     if warning:
         print(f"intake: WARNING: {warning}", file=sys.stderr, flush=True)
+    # Before any worker forks: one challenge key and one table of used
+    # challenges for all of them (intake/pow.py).
+    from intake.pow import install_shared_state
+
+    install_shared_state()
 
 
 logger_class = PrivateLogger

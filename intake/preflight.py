@@ -15,7 +15,7 @@ from vault import VaultError
 from .config import IntakeConfig
 from .keyring import load_keyring
 
-__all__ = ["ALLOW_NO_KEY_ENV", "DATA_ENV", "NotReady", "check", "check_environ"]
+__all__ = ["ALLOW_NO_KEY_ENV", "DATA_ENV", "NotReady", "check", "check_environ", "defences_warning"]
 
 DATA_ENV = "DVR_INTAKE_DATA"
 ALLOW_NO_KEY_ENV = "DVR_INTAKE_ALLOW_NO_KEY"
@@ -57,10 +57,24 @@ def check_environ() -> str | None:
     data = os.environ.get(DATA_ENV)
     if not data:
         raise NotReady(f"set {DATA_ENV} to the intake data directory")
-    return check(
+    try:
+        config = IntakeConfig.from_environ()
+    except ValueError as exc:
+        raise NotReady(str(exc)) from None
+    warning = check(
         Path(data),
         create=False,
         allow_no_key=os.environ.get(ALLOW_NO_KEY_ENV) == "1",
         create_hint=f"set {DATA_ENV} to the right one, or make the directory (mkdir) for a new intake",
         allow_hint=f"set {ALLOW_NO_KEY_ENV}=1 to serve without one (staging only)",
     )
+    return "; ".join(w for w in (warning, defences_warning(config)) if w) or None
+
+
+def defences_warning(config: IntakeConfig) -> str | None:
+    """The warning a server with a flood defence turned off prints at start."""
+    switches = (("proof of work", config.proof_of_work), ("rate limits", config.rate_limits is not None))
+    off = [name for name, on in switches if not on]
+    if not off:
+        return None
+    return f"{' and '.join(off)} turned off: only for a trusted channel (docs/operations.md, section 8)"

@@ -46,7 +46,8 @@ class ProdServer:
     """gunicorn -c python:intake.gunicorn_conf 'intake.wsgi:from_environ()'.
 
     `app` names another application (gunicorn's syntax), `cwd` the server's
-    working directory, `env` more environment variables."""
+    working directory, `env` more environment variables (proof of work and
+    rate limits are off unless it sets them on)."""
 
     def __init__(
         self,
@@ -60,7 +61,10 @@ class ProdServer:
         self.data_dir = data_dir
         self.port = free_port()
         self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
-        environ = {**os.environ, "DVR_INTAKE_DATA": str(data_dir), **(env or {})}
+        # The flood defences are off unless `env` turns them on (tests/test_pow_prod.py):
+        # the other tests send many envelopes from one address, unsolved.
+        defences = {"DVR_INTAKE_PROOF_OF_WORK": "off", "DVR_INTAKE_RATE_LIMIT": "off"}
+        environ = {**os.environ, "DVR_INTAKE_DATA": str(data_dir), **defences, **(env or {})}
         self.proc = subprocess.Popen(
             [
                 str(BIN / "gunicorn"),

@@ -123,3 +123,55 @@ def test_gunicorn_with_allow_no_key_starts_and_warns(tmp_path):
         proc.terminate()
         proc.communicate(timeout=10)
     assert seen.startswith(f"intake: WARNING: no key bundle is installed in {tmp_path}"), seen
+
+
+def test_gunicorn_refuses_a_defence_switch_that_is_neither_on_nor_off(tmp_path, ministry_key):
+    add_bundle(tmp_path / "keys.json", ministry_key.bundle().to_json())
+    for name in ("DVR_INTAKE_PROOF_OF_WORK", "DVR_INTAKE_RATE_LIMIT"):
+        proc = gunicorn(tmp_path, {name: "no"})
+        _out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 1 and err.strip() == f"intake: error: {name} must be on or off, not 'no'"
+
+
+def test_gunicorn_with_the_defences_turned_off_says_so_at_start(tmp_path, ministry_key):
+    add_bundle(tmp_path / "keys.json", ministry_key.bundle().to_json())
+    proc = gunicorn(tmp_path, {"DVR_INTAKE_PROOF_OF_WORK": "off", "DVR_INTAKE_RATE_LIMIT": "off"})
+    try:
+        seen = wait_for_line(proc, "WARNING")
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+    assert seen.strip() == (
+        "intake: WARNING: proof of work and rate limits turned off: only for a trusted channel"
+        " (docs/operations.md, section 8)"
+    )
+
+
+def test_the_production_configuration_has_both_defences_on_unless_turned_off(monkeypatch, tmp_path):
+    monkeypatch.setenv("DVR_INTAKE_DATA", str(tmp_path))
+    for name in ("DVR_INTAKE_PROOF_OF_WORK", "DVR_INTAKE_RATE_LIMIT", "DVR_INTAKE_CLIENT_ADDRESS_HEADER"):
+        monkeypatch.delenv(name, raising=False)
+    config = IntakeConfig.from_environ()
+    assert config.proof_of_work and config.rate_limits is not None and config.client_address_header is None
+    monkeypatch.setenv("DVR_INTAKE_PROOF_OF_WORK", "off")
+    monkeypatch.setenv("DVR_INTAKE_CLIENT_ADDRESS_HEADER", "X-Dvr-Client")
+    config = IntakeConfig.from_environ()
+    assert not config.proof_of_work and config.rate_limits is not None
+    assert config.client_address_header == "X-Dvr-Client"
+
+
+def test_serve_turns_a_defence_off_only_when_asked_and_warns(tmp_path, ministry_key):
+    add_bundle(tmp_path / "keys.json", ministry_key.bundle().to_json())
+    proc = subprocess.Popen(
+        [str(BIN / "intake"), "serve", "--data", str(tmp_path), "--port", "0", "--no-proof-of-work"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        seen = wait_for_line(proc, "WARNING")
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+    assert seen.strip() == (
+        "intake: WARNING: proof of work turned off: only for a trusted channel (docs/operations.md, section 8)"
+    )
