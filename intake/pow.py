@@ -25,7 +25,9 @@ the last ten seconds (`Difficulty`, docs/operations.md).
 
 from __future__ import annotations
 
+import base64
 import datetime
+import json
 import mmap
 import multiprocessing
 import secrets
@@ -33,9 +35,9 @@ import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from altcha.v1 import ChallengeOptions, Payload, create_challenge, solve_challenge, verify_solution
+from altcha.v1 import ChallengeOptions, Payload, PayloadType, create_challenge, solve_challenge, verify_solution
 
 __all__ = [
     "CHALLENGE_PATH",
@@ -63,11 +65,10 @@ class Difficulty:
     seconds a challenge stays good (long enough to fill the form in)."""
 
     levels: tuple[tuple[float, int], ...] = (
-        (0.0, 50_000),
-        (20.0, 100_000),
-        (60.0, 200_000),
-        (150.0, 500_000),
-        (300.0, 1_000_000),
+        (0.0, 100_000),
+        (30.0, 250_000),
+        (100.0, 500_000),
+        (250.0, 1_000_000),
     )
     expires: int = 30 * 60
 
@@ -102,6 +103,7 @@ class TableFull(Exception):
 
 
 _SLOT = struct.Struct("<16sd")  # challenge id (16 bytes of its hash), expiry (Unix time)
+_EXPIRY = struct.Struct("<d")
 _BUCKET = struct.Struct("<qq")  # second, proofs verified in it
 _BUCKETS = 16
 _WINDOW = 10
@@ -118,7 +120,9 @@ class SharedState:
         self.key = secrets.token_bytes(32)
         self.slots = slots
         self._buckets_size = _BUCKETS * _BUCKET.size
-        self._memory = mmap.mmap(-1, self._buckets_size + slots * _SLOT.size)  # MAP_SHARED | MAP_ANONYMOUS
+        # MAP_SHARED | MAP_ANONYMOUS; `_PROBES` spare entries at the end, so that no probe wraps around.
+        self._memory = mmap.mmap(-1, self._buckets_size + (slots + _PROBES) * _SLOT.size)
+        self._memory.write(bytes(len(self._memory)))  # fault every page in now, not one per claim later
         # A process-shared semaphore: it also serialises the threads of one process.
         self._lock: Any = multiprocessing.get_context("fork").Lock()
 
@@ -126,24 +130,24 @@ class SharedState:
         """Record `challenge_id` as used until `expires`: True if it was not
         already, False if it was (a replay). Raises TableFull if no free entry
         is near its place."""
-        memory, size, base = self._memory, _SLOT.size, self._buckets_size
-        start = int.from_bytes(challenge_id[:8], "little") % self.slots
+        if len(challenge_id) != 16:
+            raise ValueError("a challenge id is 16 bytes")
+        size = _SLOT.size
+        first = self._buckets_size + int.from_bytes(challenge_id[:8], "little") % self.slots * size
         with self._lock:
-            free = -1
-            for probe in range(_PROBES):
-                offset = base + ((start + probe) % self.slots) * size
-                seen, until = _SLOT.unpack_from(memory, offset)
-                if until < now:
-                    if free < 0:
-                        free = offset
-                    continue
-                if seen == challenge_id:
+            window = self._memory[first : first + _PROBES * size]
+            # A scan in C for the id; only a match at an entry's start that has not expired is a replay.
+            at = window.find(challenge_id)
+            while at >= 0:
+                if at % size == 0 and _EXPIRY.unpack_from(window, at + 16)[0] >= now:
                     return False
-            if free < 0:
-                raise TableFull
-            _SLOT.pack_into(memory, free, challenge_id, expires)
-            self._count(int(now))
-            return True
+                at = window.find(challenge_id, at + 1)
+            for index, (_seen, until) in enumerate(_SLOT.iter_unpack(window)):
+                if until < now:
+                    _SLOT.pack_into(self._memory, first + index * size, challenge_id, expires)
+                    self._count(int(now))
+                    return True
+            raise TableFull
 
     def _count(self, second: int) -> None:
         offset = (second % _BUCKETS) * _BUCKET.size
@@ -220,25 +224,32 @@ class ProofOfWork:
         if len(header) > _MAX_HEADER:
             raise ProofRefused("proof_of_work_invalid", f"the {HEADER} header is too long to be a solution")
         try:
-            payload = Payload.from_base64(header)
-            good, problem = verify_solution(payload, self.state.key, check_expires=False)
-        except (ValueError, TypeError, KeyError, AttributeError):
-            good, problem = False, "malformed"
-        if not good or payload.algorithm != _ALGORITHM or not isinstance(payload.number, int):
+            payload = json.loads(base64.b64decode(header, validate=True))
+        except ValueError:  # binascii.Error, JSONDecodeError and UnicodeDecodeError are ValueErrors
+            payload = None
+        # The library checks the signature and the hash; the shape is checked first, so that it sees only strings.
+        good = (
+            isinstance(payload, dict)
+            and payload.get("algorithm") == _ALGORITHM
+            and type(payload.get("number")) is int
+            and all(isinstance(payload.get(name), str) for name in ("challenge", "salt", "signature"))
+            and verify_solution(cast(PayloadType, payload), self.state.key, check_expires=False)[0]
+        )
+        if not good:
             raise ProofRefused(
                 "proof_of_work_invalid",
                 f"the {HEADER} header is not a solution of a challenge this intake issued"
                 f" (or one issued before it restarted): get a new one from GET {CHALLENGE_PATH}",
             ) from None
-        del problem
+        assert isinstance(payload, dict)  # noqa: S101 - `good` says so; for mypy
         now = self._clock()
-        expires = _expiry(payload.salt)
+        expires = _expiry(payload["salt"])
         if expires is None or expires < now:
             raise ProofRefused(
                 "proof_of_work_expired", f"the challenge has expired: get a new one from GET {CHALLENGE_PATH}"
             )
         try:
-            fresh = self.state.claim(bytes.fromhex(payload.challenge)[:16], expires, now)
+            fresh = self.state.claim(bytes.fromhex(payload["challenge"])[:16], expires, now)
         except TableFull:
             raise ProofRefused(
                 "proof_of_work_busy", "too many challenges are in use right now: get a new one and try again shortly"

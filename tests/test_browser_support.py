@@ -50,9 +50,14 @@ class _Quiet(WSGIRequestHandler):
 
 
 @contextmanager
-def live_intake(data_dir: Path) -> Iterator[str]:
-    """The real intake app on 127.0.0.1 and a free port; yields its origin."""
-    app = create_app(IntakeConfig(data_dir=data_dir))
+def live_intake(data_dir: Path, apps: list[Any] | None = None, **config: Any) -> Iterator[str]:
+    """The real intake app on 127.0.0.1 and a free port; yields its origin
+    (and appends the app to `apps`). Proof of work is on, at the production
+    difficulty, unless `config` says otherwise; rate limits are off (the
+    tests send from one address)."""
+    app = create_app(IntakeConfig(data_dir=data_dir, **{"proof_of_work": True, **config}))
+    if apps is not None:
+        apps.append(app)
     server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_Quiet)
     thread = threading.Thread(target=server.serve_forever, name="intake-under-test", daemon=True)
     thread.start()

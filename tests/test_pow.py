@@ -180,23 +180,13 @@ def test_with_proof_of_work_off_the_challenge_route_says_so_and_submissions_need
 
 def test_difficulty_follows_the_rate_of_verified_submissions():
     rule = Difficulty()
-    assert [rule.max_number(r) for r in (0, 19.9, 20, 59, 60, 149, 150, 299, 300, 10_000)] == [
-        50_000,
-        50_000,
-        100_000,
-        100_000,
-        200_000,
-        200_000,
-        500_000,
-        500_000,
-        1_000_000,
-        1_000_000,
-    ]
+    rates = (0, 29.9, 30, 99.9, 100, 249.9, 250, 10_000)
+    assert [rule.max_number(r) for r in rates] == [100_000, 100_000, 250_000, 250_000, 500_000, 500_000] + [1_000_000] * 2
     assert rule.highest == 1_000_000
     now = [1_000_000.0]
     state = SharedState(slots=1 << 14)
     proof = ProofOfWork(rule, state=state, clock=lambda: now[0])
-    assert proof.challenge()["maxNumber"] == 50_000
+    assert proof.challenge()["maxNumber"] == 100_000
     # 300 verified proofs a second for ten seconds.
     for second in range(10):
         for i in range(300):
@@ -205,7 +195,7 @@ def test_difficulty_follows_the_rate_of_verified_submissions():
     assert state.rate(now[0]) == 300
     assert proof.challenge()["maxNumber"] == 1_000_000
     now[0] += 11  # quiet again: the window has passed
-    assert proof.challenge()["maxNumber"] == 50_000
+    assert proof.challenge()["maxNumber"] == 100_000
 
 
 @pytest.mark.parametrize("levels", [(), ((1.0, 10),), ((0.0, 10), (5.0, 0)), ((0.0, 10), (5.0, 20), (2.0, 30))])
@@ -233,10 +223,14 @@ def test_a_solution_used_in_one_worker_is_a_replay_in_another():
 
 
 def test_an_expired_entry_is_free_again_and_a_full_table_is_a_clear_503(pow_app, ministry_key):
-    state = SharedState(slots=2)
+    state = SharedState(slots=1)  # every challenge probes the same 64 entries
     now = time.time()
-    assert state.claim(b"a" * 16, now + 1, now) and state.claim(b"b" * 16, now + 1, now)
-    assert state.claim(b"a" * 16, now + 100, now + 2)  # "a" expired: not a replay any more, and its entry is reused
+    ids = [bytes([i]) * 16 for i in range(64)]
+    assert all(state.claim(i, now + 1, now) for i in ids[:32]) and all(state.claim(i, now + 100, now) for i in ids[32:])
+    assert state.claim(ids[0], now + 100, now + 2)  # ids[0] expired: not a replay any more, and its entry is reused
+    assert not state.claim(ids[40], now + 100, now + 2)
+    state = SharedState(slots=1)
+    assert all(state.claim(i, now + 100, now) for i in ids)  # every entry live: no room
     pow_app.wsgi_app.proof.state = state
     client = pow_app.test_client()
     challenge = ProofOfWork(EASY, state=state).challenge()
@@ -275,7 +269,7 @@ def test_under_gunicorn_every_worker_takes_any_workers_challenge_once(tmp_path, 
         solutions = []
         for _ in range(8):
             status, _headers, challenge = http(server.port, "GET", CHALLENGE_PATH)
-            assert status == 200 and challenge["maxNumber"] == 50_000  # the default, quiet level
+            assert status == 200 and challenge["maxNumber"] == 100_000  # the default, quiet level
             solutions.append(solve(challenge))
         for solution in solutions:
             status, _h, receipt = http(

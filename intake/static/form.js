@@ -15,6 +15,7 @@ import { SealError, currentKey, envelopeSha256, sealSubmission, supportsEd25519 
 const SUBMISSION_SCHEMA = "dvr-registration/1";
 const KEYS_URL = "/api/v1/keys";
 const SUBMIT_URL = "/api/v1/submissions";
+const CHALLENGE_URL = "/api/v1/challenge";
 const FETCH_OPTIONS = { credentials: "omit", cache: "no-store", referrerPolicy: "no-referrer" };
 
 const $ = (id) => document.getElementById(id);
@@ -26,6 +27,7 @@ const messages = Object.fromEntries(
 );
 let key = null;
 let busy = false;
+let proof = null;
 
 function msg(name, vars = {}) {
   return messages[name].replace(/\{(\w+)\}/g, (_, v) => String(vars[v]));
@@ -236,16 +238,54 @@ function revalidateOnChange(event) {
   if (wrapper?.classList.contains("invalid")) markField(wrapper, problem(wrapper));
 }
 
+// ---- proof of work (docs/formats.md, section 10) ----------------------------
+
+// Solved in pow.js while the form is filled in: the X-Altcha value and when
+// it expires, or null if this intake asks for none. Each is good once.
+function solveProof() {
+  proof = (async () => {
+    const response = await fetch(CHALLENGE_URL, FETCH_OPTIONS);
+    if (response.status === 404) return null;
+    if (!response.ok) throw new Error(`challenge: HTTP ${response.status}`);
+    const c = await response.json();
+    const worker = new Worker("/assets/pow.js");
+    const number = await new Promise((resolve, reject) => {
+      worker.onmessage = (event) => resolve(event.data);
+      worker.onerror = reject;
+      worker.postMessage(c);
+    }).finally(() => worker.terminate());
+    const { algorithm, challenge, salt, signature } = c;
+    const header = btoa(JSON.stringify({ algorithm, challenge, number, salt, signature }));
+    return { header, expires: Number(/expires=(\d+)/.exec(salt)[1]) * 1000 };
+  })();
+  proof.catch(() => {}); // reported when a submission awaits it
+}
+
+async function proofHeaders() {
+  let solved = await proof.catch((error) => {
+    solveProof();
+    throw error;
+  });
+  if (solved && Date.now() > solved.expires - 60000) {
+    solveProof();
+    solved = await proof;
+  }
+  if (!solved) return {};
+  solveProof(); // the next, for another attempt
+  return { "X-Altcha": solved.header };
+}
+
 // ---- sending and the receipt ---------------------------------------------
 
-async function failureMessage(response) {
-  let code = "";
-  try {
-    code = (await response.json())?.error?.code ?? "";
-  } catch {
-    // not JSON: fall through to the status code
-  }
-  if (response.status === 429) return msg("rate_limited");
+// When a refused client may send again (Retry-After), to the next minute, in the page's language.
+function retryTime(response) {
+  const wait = Number(response.headers.get("Retry-After")) || 60;
+  const at = new Date(Math.ceil((Date.now() + wait * 1000) / 60000) * 60000);
+  return at.toLocaleTimeString(document.documentElement.lang, { timeStyle: "short" });
+}
+
+async function failureMessage(response, code) {
+  if (response.status === 429) return msg("rate_limited", { time: retryTime(response) });
   if (response.status === 503) return msg("unavailable");
   if (response.status === 413) return msg("too_large");
   if (code === "unknown_kid") {
@@ -281,14 +321,19 @@ function showReceipt(receipt, envelope) {
   performance.mark("dvr-receipt");
 }
 
-async function send(envelope) {
+async function send(envelope, again = true) {
   const response = await fetch(SUBMIT_URL, {
     ...FETCH_OPTIONS,
     method: "POST",
-    headers: { "Content-Type": "application/json" },
+    headers: { "Content-Type": "application/json", ...(await proofHeaders()) },
     body: JSON.stringify(envelope),
   });
-  if (response.status !== 201) return say(await failureMessage(response), { alert: true });
+  if (response.status !== 201) {
+    const code = (await response.json().catch(() => null))?.error?.code ?? "";
+    // A proof refused (expired, or made before the server restarted): once more with a new one.
+    if (again && code.startsWith("proof_of_work")) return send(envelope, false);
+    return say(await failureMessage(response, code), { alert: true });
+  }
   const receipt = await response.json();
   if (receipt.envelope_sha256 !== (await envelopeSha256(envelope))) return say(msg("receipt_mismatch"), { alert: true });
   say("");
@@ -380,6 +425,7 @@ async function start() {
     else $("key-problem").hidden = false;
     return;
   }
+  solveProof();
   form.addEventListener("submit", onSubmit);
   button.disabled = false;
 }
