@@ -31,6 +31,7 @@ from test_browser_support import (  # noqa: F401 - pytest fixtures
     browser_only,
     chromium,
     fill_form,
+    proof_header,
     registry,
     stored_envelopes,
     wait_until_ready,
@@ -73,7 +74,7 @@ def post_envelopes(registry: Registry, n: int, tag: str) -> list[dict[str, Any]]
         request = urllib.request.Request(
             f"{registry.origin}/api/v1/submissions",
             data=json.dumps(envelope.to_json()).encode(),
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": "application/json", **proof_header(registry.origin)},
             method="POST",
         )
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback URL built here

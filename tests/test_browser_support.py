@@ -70,6 +70,21 @@ def live_intake(data_dir: Path, apps: list[Any] | None = None, **config: Any) ->
         app.extensions["dvr_store"].close()
 
 
+def proof_header(origin: str) -> dict[str, str]:
+    """A solved challenge of the intake at `origin`, as a request header (none if it asks for none)."""
+    from urllib.error import HTTPError
+
+    from intake.pow import HEADER, solve
+
+    try:
+        with urlopen(f"{origin}/api/v1/challenge") as response:  # noqa: S310 - loopback URL built here
+            return {HEADER: solve(json.load(response))}
+    except HTTPError as error:
+        if error.code == 404:
+            return {}
+        raise
+
+
 @dataclass
 class Registry:
     """A running intake and the private key its current bundle belongs to."""
