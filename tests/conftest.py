@@ -34,6 +34,24 @@ def vault_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Any]:
+    """One throwaway PostgreSQL server for the session (tests/pg_support.py)."""
+    from pg_support import PgCluster
+
+    cluster = PgCluster("session").start()
+    try:
+        yield cluster
+    finally:
+        cluster.remove()
+
+
+@pytest.fixture
+def pg_url(pg_cluster: Any) -> str:
+    """The URL of a new, empty database on the session's PostgreSQL."""
+    return str(pg_cluster.new_database())
+
+
+@pytest.fixture(scope="session")
 def ministry_key() -> vault.UnlockedKey:
     return vault.derive_keys(bytes(range(32)))
 

@@ -5,40 +5,22 @@ Submissions are made durable by group commit: one committer thread takes
 every pending envelope, stores it (and, through the log, its tree nodes and
 one signed checkpoint) in one transaction and one fsync, then releases each
 waiting request with its Stored. No request is answered before its row is
-committed. A watchdog answers with an error any request the committer has
-kept waiting too long (a stalled disk, another process holding the commit
-turn). docs/performance.md says what each choice here gained.
+committed (intake/store/group.py, shared with the PostgreSQL store).
+docs/performance.md says what each choice here gained.
 """
 
 from __future__ import annotations
 
-import collections
 import fcntl
-import hashlib
 import queue
 import sqlite3
-import sys
-import threading
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from vault import Envelope
-
-from .base import (
-    CommitUnconfirmed,
-    EnvelopeStore,
-    Log,
-    LogIntegrityError,
-    LogUnavailable,
-    NotEncrypted,
-    StorageUnavailable,
-    Stored,
-    StoreFailed,
-    today,
-)
+from .base import Log, LogIntegrityError, LogUnavailable, Stored, StoreFailed, today
+from .group import WAIT_SECONDS, GroupCommitStore, Outcome, Pending
 
 __all__ = [
     "MAX_ROWS",
@@ -50,10 +32,6 @@ __all__ = [
     "select_in",
 ]
 
-_T = TypeVar("_T")
-
-_MAX_GROUP = 1024
-_WAIT_SECONDS = 30.0
 _IDLE_READERS = 16
 
 # -- few statements for many rows ----------------------------------------
@@ -132,7 +110,7 @@ def connect(path: Path, max_pages: int | None = None) -> sqlite3.Connection:
     """A connection in autocommit mode, WAL and synchronous=FULL."""
     conn = sqlite3.connect(
         path,
-        timeout=_WAIT_SECONDS,
+        timeout=WAIT_SECONDS,
         isolation_level=None,
         check_same_thread=False,
         cached_statements=STATEMENT_CACHE,
@@ -159,8 +137,8 @@ def _failures() -> Iterator[None]:
 
 
 def _log_connection(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, timeout=_WAIT_SECONDS, isolation_level=None, check_same_thread=False)
-    conn.execute(f"PRAGMA busy_timeout={int(_WAIT_SECONDS * 1000)}")
+    conn = sqlite3.connect(path, timeout=WAIT_SECONDS, isolation_level=None, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout={int(WAIT_SECONDS * 1000)}")
     return conn
 
 
@@ -290,53 +268,15 @@ class SQLiteLogStorage:
 # -- the store -------------------------------------------------------------
 
 
-def _call(fn: Callable[..., _T], *args: Any) -> _T:
-    return fn(*args)
-
-
-def _offloader() -> Callable[..., Any]:
-    """How the committer runs a call that blocks (waiting for the other
-    processes' commit turn, the fsync): directly in its own thread, or,
-    under gevent (the production worker, intake/gunicorn_conf.py), in the
-    hub's pool of native threads, so the event loop serving every other
-    request never stalls on the disk."""
-    monkey = sys.modules.get("gevent.monkey")
-    if monkey is not None and monkey.is_module_patched("threading"):
-        import gevent  # noqa: PLC0415 - only ever imported by gevent's worker
-
-        pool = gevent.get_hub().threadpool
-        return lambda fn, *args: pool.apply(fn, args)
-    return _call
-
-
-class _Pending:
-    """One submission waiting for its group commit. `done` is set once the
-    committer (or, after too long a wait, the watchdog) has set `result` or
-    `error`. Hashed here, in the request thread, so the committer's critical
-    section (which holds the cross-process commit lock) stays short."""
-
-    __slots__ = ("canonical", "done", "envelope", "error", "leaf", "result", "sha256", "since")
-
-    def __init__(self, envelope: Envelope, log: Log | None) -> None:
-        self.since = time.monotonic()
-        self.envelope = envelope
-        self.canonical = envelope.canonical()
-        self.sha256 = hashlib.sha256(self.canonical).hexdigest()
-        self.leaf = log.leaf(self.canonical) if log is not None else b""
-        self.done = threading.Event()
-        self.result: Stored | None = None
-        self.error: BaseException | None = None
-
-
 def _existing(conn: sqlite3.Connection, shas: Sequence[str]) -> dict[str, tuple[int, str]]:
     """seq and day of the envelopes among `shas` that are stored already."""
     rows = select_in(conn, "SELECT sha256, seq, received_on FROM envelopes WHERE sha256 IN", shas)
     return {str(sha): (int(seq), str(day)) for sha, seq, day in rows}
 
 
-class SQLiteStore(EnvelopeStore):
-    """EnvelopeStore in one SQLite file, with group commit; `log`, if given,
-    is written in the same transactions."""
+class SQLiteStore(GroupCommitStore):
+    """EnvelopeStore in one SQLite file, with group commit (intake/store/group.py);
+    `log`, if given, is written in the same transactions."""
 
     def __init__(
         self,
@@ -344,7 +284,7 @@ class SQLiteStore(EnvelopeStore):
         *,
         log: Log | None = None,
         max_pages: int | None = None,
-        wait_seconds: float = _WAIT_SECONDS,
+        wait_seconds: float = WAIT_SECONDS,
     ) -> None:
         self.path = path
         self.log = log
@@ -358,72 +298,20 @@ class SQLiteStore(EnvelopeStore):
         # kernel instead of polling SQLite's busy handler, which sleeps for
         # milliseconds at a time and would stall every group behind it.
         self._commit_lock = open(path.with_name(path.name + ".commit-lock"), "a+b")  # noqa: SIM115 - held for the store's life
-        # Submissions waiting for a group: appended by request threads (or
-        # greenlets), taken by the committer; deque appends and pops are atomic.
-        self._pending: collections.deque[_Pending] = collections.deque()
-        self._wakeup = threading.Event()
-        self._closing = False
-        self._inflight: list[_Pending] = []  # the group being committed
-        self._wait_seconds = wait_seconds
-        self._stop_watch = threading.Event()
-        self._thread = threading.Thread(target=self._commit_loop, name="dvr-group-commit", daemon=True)
-        self._thread.start()
-        self._watchdog = threading.Thread(target=self._watch, name="dvr-commit-watchdog", daemon=True)
-        self._watchdog.start()
+        self._start_committer(wait_seconds)
 
-    def append(self, envelope: Envelope) -> Stored:
-        if not isinstance(envelope, Envelope):
-            raise NotEncrypted("the store accepts only parsed envelopes")
-        pending = _Pending(envelope, self.log)
-        self._pending.append(pending)
-        self._wakeup.set()
-        # No timeout of its own (a timed wait costs a timer per request under
-        # gevent): the committer or the watchdog sets it.
-        pending.done.wait()
-        if isinstance(pending.error, StorageUnavailable):
-            raise pending.error
-        if pending.error is not None:
-            raise StorageUnavailable(str(pending.error)) from pending.error
-        assert pending.result is not None  # noqa: S101 - set before done is
-        return pending.result
-
-    def _commit_loop(self) -> None:
-        offload = _offloader()
-        while True:
-            self._wakeup.wait()
-            self._wakeup.clear()  # before taking the group: a later append wakes the next round
-            if not self._pending:
-                if self._closing:
-                    return
-                continue
-            group, outcome = offload(self._take_turn_and_commit)
-            self._inflight = []
-            # Release the requests only now, with the lock free for the others.
-            for item in group:
-                if isinstance(outcome, Exception):
-                    item.error = outcome
-                else:
-                    item.result = outcome[item.sha256]
-                item.done.set()
-
-    def _take_turn_and_commit(self) -> tuple[list[_Pending], dict[str, Stored] | Exception]:
+    def _take_turn_and_commit(self) -> tuple[list[Pending], Outcome]:
         """Wait for the other processes' committers, then take the group, so
         it holds everything that arrived during the wait, and commit it.
         Runs where it may block: see `_offloader`."""
         fcntl.flock(self._commit_lock, fcntl.LOCK_EX)
         try:
-            group: list[_Pending] = []
-            while self._pending and len(group) < _MAX_GROUP:
-                try:
-                    group.append(self._pending.popleft())
-                except IndexError:  # the watchdog withdrew the last one
-                    break
-            self._inflight = group
+            group = self._take_group()
             return group, self._commit(group)
         finally:
             fcntl.flock(self._commit_lock, fcntl.LOCK_UN)
 
-    def _commit(self, group: list[_Pending]) -> dict[str, Stored] | Exception:
+    def _commit(self, group: list[Pending]) -> Outcome:
         """Store `group` in one transaction and one fsync (the caller holds the
         commit lock); return each envelope's Stored by sha256, or the error
         that left nothing stored. A fixed handful of statements per group:
@@ -461,33 +349,6 @@ class SQLiteStore(EnvelopeStore):
         if log is not None:
             log.committed()
         return {sha: Stored(seq, sha, received_on, size, note) for sha, (seq, received_on) in known.items()}
-
-    def _watch(self) -> None:
-        """Once a second, answer every submission that has waited longer than
-        the limit with an error. One still queued is withdrawn first, so it
-        is never stored ("nothing was kept" stays true); one whose group is
-        being committed may yet be stored, and is told so."""
-        while not self._stop_watch.wait(1.0):
-            limit = time.monotonic() - self._wait_seconds
-            late: list[tuple[_Pending, StorageUnavailable]] = []
-            while self._pending and self._pending[0].since < limit:
-                try:
-                    item = self._pending.popleft()
-                except IndexError:  # the committer took it meanwhile
-                    break
-                if item.since >= limit:  # the committer took the late one meanwhile: put this one back
-                    self._pending.appendleft(item)
-                    break
-                late.append((item, StorageUnavailable("the store did not commit in time; nothing was kept")))
-            late += [
-                (item, CommitUnconfirmed("the store did not confirm the commit in time; it may be stored"))
-                for item in self._inflight
-                if item.since < limit
-            ]
-            for item, error in late:
-                if not item.done.is_set():
-                    item.error = error
-                    item.done.set()
 
     def last_seq(self) -> int:
         with _failures():
@@ -527,11 +388,7 @@ class SQLiteStore(EnvelopeStore):
             )
 
     def close(self) -> None:
-        self._closing = True
-        self._wakeup.set()
-        self._stop_watch.set()
-        self._thread.join(timeout=5)
-        self._watchdog.join(timeout=5)
+        self._stop_committer()
         self._conn.close()
         self._queries.close()
         self._commit_lock.close()
