@@ -20,6 +20,7 @@ from .keyring import add_bundle
 from .log_cmd import log
 from .page_cmd import page
 from .store import StoreError
+from .store_cmd import store, store_option
 from .tlog import ensure_log_key
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -85,6 +86,7 @@ def keys_add(data_dir: Path, bundle_file: Path, rotation_file: Path | None) -> N
 
 @main.command()
 @data_option
+@store_option
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="0: any free port.")
 @click.option("--create", is_flag=True, help="Make the data directory if it does not exist (a new, empty intake).")
@@ -111,6 +113,7 @@ def keys_add(data_dir: Path, bundle_file: Path, rotation_file: Path | None) -> N
 @friendly_errors
 def serve(
     data_dir: Path,
+    store_url: str | None,
     host: str,
     port: int,
     create: bool,
@@ -139,6 +142,7 @@ def serve(
     )
     config = IntakeConfig(
         data_dir=data_dir,
+        store_url=store_url,
         proof_of_work=proof_of_work,
         rate_limits=RateLimits() if rate_limit else None,
         client_address_header=client_address_header,
@@ -168,6 +172,7 @@ def serve(
 
 @main.command()
 @data_option
+@store_option
 @click.option(
     "--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Batch file to write (new)."
 )
@@ -178,7 +183,7 @@ def serve(
     help="Export again every envelope from this seq on (a lost or damaged batch); records nothing.",
 )
 @friendly_errors
-def export(data_dir: Path, out: Path, from_seq: int | None) -> None:
+def export(data_dir: Path, store_url: str | None, out: Path, from_seq: int | None) -> None:
     """Write every envelope not yet exported (or, with --from-seq, a range again) into one new batch file."""
     from tqdm import tqdm
 
@@ -189,7 +194,8 @@ def export(data_dir: Path, out: Path, from_seq: int | None) -> None:
             bar.total = total
             bar.update(done - bar.n)
 
-        result = export_batch(IntakeConfig(data_dir=data_dir), out, progress=show, from_seq=from_seq)
+        config = IntakeConfig(data_dir=data_dir, store_url=store_url)
+        result = export_batch(config, out, progress=show, from_seq=from_seq)
     if result.count == 0:
         click.echo(
             f"nothing new to export: every envelope up to seq {result.last_seq} was exported before; no file written"
@@ -204,3 +210,4 @@ def export(data_dir: Path, out: Path, from_seq: int | None) -> None:
 
 main.add_command(log)
 main.add_command(page)
+main.add_command(store)

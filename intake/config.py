@@ -9,7 +9,9 @@ from pathlib import Path
 from .pow import Difficulty
 from .ratelimit import RateLimits
 
-__all__ = ["IntakeConfig"]
+__all__ = ["STORE_ENV", "IntakeConfig"]
+
+STORE_ENV = "DVR_INTAKE_STORE"
 
 _SWITCH = {"on": True, "off": False}
 
@@ -40,6 +42,14 @@ class IntakeConfig:
     # The request header a trusted reverse proxy puts the client's address
     # in (deploy/nginx sets X-Dvr-Client); None: the socket's peer address.
     client_address_header: str | None = None
+    # A postgresql:// URL (libpq's syntax, which may name several hosts): the
+    # envelopes, exports and log live there, shared with other intake
+    # processes; None keeps them in DATA/intake.sqlite.
+    store_url: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.store_url is not None and not self.store_url.startswith(("postgresql://", "postgres://")):
+            raise ValueError("the intake store must be a postgresql:// URL (or none, for SQLite in the data directory)")
 
     @property
     def db_path(self) -> Path:
@@ -52,15 +62,17 @@ class IntakeConfig:
     @classmethod
     def from_environ(cls) -> IntakeConfig:
         """For the production entry point: `DVR_INTAKE_DATA` names the data
-        directory; `DVR_INTAKE_PROOF_OF_WORK` and `DVR_INTAKE_RATE_LIMIT`
-        (`on`, the default, or `off`) and `DVR_INTAKE_CLIENT_ADDRESS_HEADER`
-        set the defences."""
+        directory, `DVR_INTAKE_STORE` (if set) the PostgreSQL store;
+        `DVR_INTAKE_PROOF_OF_WORK` and `DVR_INTAKE_RATE_LIMIT` (`on`, the
+        default, or `off`) and `DVR_INTAKE_CLIENT_ADDRESS_HEADER` set the
+        defences."""
         data = os.environ.get("DVR_INTAKE_DATA")
         if not data:
             raise RuntimeError("set DVR_INTAKE_DATA to the intake data directory")
         header = os.environ.get("DVR_INTAKE_CLIENT_ADDRESS_HEADER") or None
         return cls(
             data_dir=Path(data),
+            store_url=os.environ.get(STORE_ENV) or None,
             proof_of_work=_switch("DVR_INTAKE_PROOF_OF_WORK"),
             rate_limits=RateLimits() if _switch("DVR_INTAKE_RATE_LIMIT") else None,
             client_address_header=header,

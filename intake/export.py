@@ -26,7 +26,7 @@ from vault import BatchHeader, write_batch
 
 from .config import IntakeConfig
 from .files import atomic_write
-from .store import open_store, today
+from .store import EnvelopeStore, open_store, store_exists, today
 from .tlog import load_log_key, open_log
 
 __all__ = ["ExportFailed", "ExportRefused", "ExportResult", "export_batch"]
@@ -93,48 +93,60 @@ def export_batch(
     """Write the envelopes after the last export to `out`, or with
     `from_seq` the envelopes from that seq on, again. `progress`, if given,
     is called with (envelopes written so far, envelopes to write)."""
-    if not config.db_path.exists():
+    if not store_exists(config):
         raise FileNotFoundError(f"no intake store in {config.data_dir}")
     if from_seq is not None and (type(from_seq) is not int or from_seq < 1):
         raise ValueError("from_seq is a seq, 1 or more")
     _refuse_existing(out)
     with _export_lock(config):
         _refuse_existing(out)  # again: another export may have written it meanwhile
-        # The batch ends at the log's newest signed checkpoint, which travels
-        # in its header with the log's public key (docs/transparency.md).
-        log = open_log(config)
-        last, checkpoint = log.sync()
-        log.close()
         store = open_store(config)
         try:
-            exported = store.exported_through()
-            if from_seq is None:
-                first = exported + 1
-                if last <= exported:
-                    return ExportResult(None, exported + 1, exported, 0, None)
-            elif from_seq > last:
-                raise ExportRefused(
-                    f"the intake's log holds envelopes up to seq {last} only; there is nothing from seq {from_seq}"
-                )
-            else:
-                first = from_seq
-            log_members = {"log_key": log.verifier.encode(), "checkpoint": checkpoint}
-            header = BatchHeader(first, last, last - first + 1, today(), log_members)
-            rows: Iterable[tuple[int, str, bytes]] = store.rows_between(first, last)
-            if progress is not None:
-                rows = _counted(rows, header.count, progress)
-            try:
-                with atomic_write(out) as fp:
-                    # The log key signs the batch's hash: every date and member is the intake's.
-                    signer = load_log_key(config.data_dir)
-                    sha = write_batch(fp, header, rows, signer)
-            except OSError as exc:
-                raise ExportFailed(
-                    f"could not write the batch {out} ({exc.strerror or exc}); nothing was exported"
-                ) from None
-            if from_seq is not None:  # a copy: what the next plain export covers does not change
-                return ExportResult(out, header.first_seq, header.last_seq, header.count, sha, again=True)
-            store.record_export(header.first_seq, header.last_seq, sha, header.exported_on)
-            return ExportResult(out, header.first_seq, header.last_seq, header.count, sha)
+            # A store shared by several hosts: one export at a time among them too.
+            with store.export_turn():
+                return _export(config, store, out, progress, from_seq)
         finally:
             store.close()
+
+
+def _export(
+    config: IntakeConfig,
+    store: EnvelopeStore,
+    out: Path,
+    progress: Callable[[int, int], None] | None,
+    from_seq: int | None,
+) -> ExportResult:
+    # The batch ends at the log's newest signed checkpoint, which travels
+    # in its header with the log's public key (docs/transparency.md).
+    log = open_log(config)
+    try:
+        last, checkpoint = log.sync()
+    finally:
+        log.close()
+    exported = store.exported_through()
+    if from_seq is None:
+        first = exported + 1
+        if last <= exported:
+            return ExportResult(None, exported + 1, exported, 0, None)
+    elif from_seq > last:
+        raise ExportRefused(
+            f"the intake's log holds envelopes up to seq {last} only; there is nothing from seq {from_seq}"
+        )
+    else:
+        first = from_seq
+    log_members = {"log_key": log.verifier.encode(), "checkpoint": checkpoint}
+    header = BatchHeader(first, last, last - first + 1, today(), log_members)
+    rows: Iterable[tuple[int, str, bytes]] = store.rows_between(first, last)
+    if progress is not None:
+        rows = _counted(rows, header.count, progress)
+    try:
+        with atomic_write(out) as fp:
+            # The log key signs the batch's hash: every date and member is the intake's.
+            signer = load_log_key(config.data_dir)
+            sha = write_batch(fp, header, rows, signer)
+    except OSError as exc:
+        raise ExportFailed(f"could not write the batch {out} ({exc.strerror or exc}); nothing was exported") from None
+    if from_seq is not None:  # a copy: what the next plain export covers does not change
+        return ExportResult(out, header.first_seq, header.last_seq, header.count, sha, again=True)
+    store.record_export(header.first_seq, header.last_seq, sha, header.exported_on)
+    return ExportResult(out, header.first_seq, header.last_seq, header.count, sha)

@@ -8,7 +8,8 @@ from pathlib import Path
 import click
 
 from .config import IntakeConfig
-from .store import StoreError, open_log_storage
+from .store import StoreError, open_log_storage, store_exists
+from .store_cmd import store_option
 from .tlog import LogNotReady, TransparencyLog, ensure_log_key, load_log_key
 
 __all__ = ["log"]
@@ -55,10 +56,15 @@ def key(data_dir: Path) -> None:
 
 @log.command("checkpoint")
 @_data_option
-def checkpoint(data_dir: Path) -> None:
+@store_option
+def checkpoint(data_dir: Path, store_url: str | None) -> None:
     """Print the newest signed checkpoint (signing one if the store grew)."""
-    config = IntakeConfig(data_dir=data_dir)
-    if not config.db_path.exists():
+    try:
+        config = IntakeConfig(data_dir=data_dir, store_url=store_url)
+    except ValueError as exc:
+        _fail(str(exc))
+        return
+    if not store_exists(config):
         _fail(f"no intake store in {data_dir}")
     try:
         _size, note = TransparencyLog(open_log_storage(config), load_log_key(data_dir)).sync()

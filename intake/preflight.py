@@ -12,10 +12,10 @@ from pathlib import Path
 
 from vault import VaultError
 
-from .config import IntakeConfig
+from .config import STORE_ENV, IntakeConfig
 from .keyring import load_keyring
 
-__all__ = ["ALLOW_NO_KEY_ENV", "DATA_ENV", "NotReady", "check", "check_environ", "defences_warning"]
+__all__ = ["ALLOW_NO_KEY_ENV", "DATA_ENV", "NotReady", "check", "check_environ", "check_store", "defences_warning"]
 
 DATA_ENV = "DVR_INTAKE_DATA"
 ALLOW_NO_KEY_ENV = "DVR_INTAKE_ALLOW_NO_KEY"
@@ -50,10 +50,30 @@ def check(data_dir: Path, *, create: bool, allow_no_key: bool, create_hint: str,
     )
 
 
+def check_store(store_url: str | None) -> None:
+    """Refuse a store URL that is not PostgreSQL's, or a database that cannot
+    be reached, with libpq's reason on one line (never the password)."""
+    if store_url is None:
+        return
+    try:
+        IntakeConfig(data_dir=Path("."), store_url=store_url)
+    except ValueError as exc:
+        raise NotReady(f"{STORE_ENV}: {exc}") from None
+    import psycopg
+
+    from .store.postgres import one_line, where
+
+    try:
+        psycopg.connect(store_url, connect_timeout=10).close()
+    except psycopg.Error as exc:
+        raise NotReady(f"the intake store, PostgreSQL {where(store_url)}, cannot be reached: {one_line(exc)}") from None
+
+
 def check_environ() -> str | None:
     """`check` for the production entry point: DVR_INTAKE_DATA names the
     directory (which must exist: make it for a new intake);
-    DVR_INTAKE_ALLOW_NO_KEY=1 serves with no key installed (staging)."""
+    DVR_INTAKE_ALLOW_NO_KEY=1 serves with no key installed (staging);
+    DVR_INTAKE_STORE, if set, must be a PostgreSQL database that answers."""
     data = os.environ.get(DATA_ENV)
     if not data:
         raise NotReady(f"set {DATA_ENV} to the intake data directory")
@@ -61,6 +81,7 @@ def check_environ() -> str | None:
         config = IntakeConfig.from_environ()
     except ValueError as exc:
         raise NotReady(str(exc)) from None
+    check_store(config.store_url)
     warning = check(
         Path(data),
         create=False,

@@ -178,6 +178,8 @@ class TransparencyLog:
         self._new_nodes: list[tuple[int, bytes]] = []  # node rows of the open transaction
         self._group: dict[NodeId, bytes] = {}  # the frontier at its start and the nodes it finished
         self._pending: tuple[int, int, dict[NodeId, bytes]] | None = None
+        self._key_claimed = False  # the storage has accepted this log's key (LogTransaction.claim_key)
+        self._claiming = False
         # size -> (first leaf, nodes, their base64 text once a receipt needed it)
         self._recent: dict[int, tuple[int, dict[NodeId, bytes], dict[bytes, str]]] = {}
 
@@ -196,6 +198,9 @@ class TransparencyLog:
         """Bring the in-memory frontier up to the stored tree (another process
         may have appended), and log any envelope stored without a leaf.
         Returns the store's highest seq, read with the tree's size."""
+        if not self._key_claimed:
+            txn.claim_key(self.verifier.encode())
+            self._claiming = True
         try:
             nodes, stored = txn.tree_state()
             size = size_for_nodes(nodes)
@@ -255,6 +260,8 @@ class TransparencyLog:
         moment, so its receipts' proofs need no database read. The frontier
         before the group plus the subtrees the group finished hold every
         node of the audit path of any leaf the group added."""
+        if self._claiming:
+            self._key_claimed, self._claiming = True, False
         if self._pending is not None:
             size, start, nodes = self._pending
             self._recent[size] = (start, nodes, {})
@@ -275,6 +282,7 @@ class TransparencyLog:
         self._frontier = None
         self._new_nodes = []
         self._pending = None
+        self._claiming = False
 
     def sync(self) -> tuple[int, str]:
         """Log any envelope without a leaf and make sure the current tree size

@@ -13,15 +13,16 @@ no 201 is sent before all three are durable (docs/transparency.md).
 `LogStorage` is the same storage seen from the log's side: reads for
 proofs, and a transaction of its own for `sync`.
 
-`intake/store/sqlite.py` is the implementation (one SQLite file, WAL,
-group commit); a PostgreSQL one would implement the same classes.
+`intake/store/sqlite.py` (one SQLite file, WAL) and
+`intake/store/postgres.py` (one PostgreSQL database, shared by several
+intake processes) implement it; both commit in groups (group.py).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
@@ -137,6 +138,13 @@ class LogTransaction(LogView, Protocol):
         """Replace the stored checkpoint."""
         ...
 
+    def claim_key(self, verifier: str) -> None:
+        """Record `verifier` (the log's public key) as the one that signs this
+        log, or raise LogIntegrityError if another key does: intake processes
+        sharing a database must share the log key. A store whose log key may
+        be replaced (SQLite, one process) records nothing."""
+        ...
+
 
 class LogStorage(Protocol):
     """Where a log's nodes and checkpoint live, seen from the log."""
@@ -212,6 +220,13 @@ class EnvelopeStore(ABC):
     @abstractmethod
     def record_export(self, first_seq: int, last_seq: int, sha256: str, exported_on: str) -> None:
         """Record that a batch with this hash holds seq `first_seq` to `last_seq`."""
+
+    def export_turn(self) -> AbstractContextManager[None]:
+        """Held by `intake export` while it reads and records a batch, so that
+        two exports never cover the same envelopes. One host's exports take a
+        lock file in the data directory anyway; a store shared by several
+        hosts adds a lock of its own."""
+        return nullcontext()
 
     @abstractmethod
     def close(self) -> None: ...

@@ -186,6 +186,9 @@ class _LogTables:
     def write_nodes(self, rows: Sequence[tuple[int, bytes]]) -> None:
         insert_rows(self.conn, "INSERT INTO tlog_nodes (pos, hash) VALUES", 2, rows)
 
+    def claim_key(self, verifier: str) -> None:
+        return None  # one process owns the file; its log key may be replaced (docs/transparency.md)
+
     def write_checkpoint(self, size: int, note: str) -> None:
         self.conn.execute("INSERT OR REPLACE INTO tlog_checkpoint (id, size, note) VALUES (1, ?, ?)", (size, note))
 
