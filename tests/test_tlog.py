@@ -110,6 +110,14 @@ class _MemoryStorage:
         self.nodes: dict[int, bytes] = {}
         self.checkpoint: tuple[int, str] | None = None
         self.envelopes: list[bytes] = []  # canonical bytes, seq = index + 1
+        self.key: str | None = None
+
+    def claim_key(self, verifier):
+        from intake.store import LogIntegrityError
+
+        if self.key not in (None, verifier):
+            raise LogIntegrityError("another key signs this log")
+        self.key = verifier
 
     def read_nodes(self, positions):
         return {p: self.nodes[p] for p in positions if p in self.nodes}

@@ -24,7 +24,7 @@ from typing import Any
 
 import psycopg
 
-from vault import NoteSigner
+from vault.transparency import NoteSigner
 
 from .base import StoreFailed, today
 from .postgres import COMMIT_LOCK, create_schema, one_line, where
