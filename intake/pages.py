@@ -5,7 +5,7 @@ Nothing here reads the client's address or user agent, sets a cookie, or
 accepts form data: the page's script seals the record in the browser and
 POSTs only the envelope to `/api/v1/submissions`.
 
-Translations: `translations/<lang>/LC_MESSAGES/messages.po` are compiled to
+Translations: `schemas/translations/<lang>/LC_MESSAGES/messages.po` are compiled to
 `.mo` at app start into a private temporary directory (removed when the app
 is collected or the process that made it exits), so no compiled catalogue is
 committed and no build step is needed.
@@ -30,6 +30,7 @@ from flask import Blueprint, Flask, Request, Response, abort, jsonify, render_te
 from flask.sessions import SessionInterface, SessionMixin
 from flask_babel import Babel, force_locale
 
+import schemas
 from vault.pagetrust import PIN_PATH, pin_asset
 
 from .config import IntakeConfig
@@ -49,7 +50,7 @@ __all__ = [
 
 HERE = Path(__file__).resolve().parent
 STATIC_DIR = HERE / "static"
-TRANSLATIONS_DIR = HERE / "translations"
+TRANSLATIONS_DIR = schemas.TRANSLATIONS_DIR  # shared with the published report
 MANIFEST_PATH = "/.well-known/dvr-static-manifest.json"
 MANIFEST_FORMAT = "dvr-static-manifest/1"
 SIGNED_MANIFEST_PATH = "/.well-known/dvr-static-manifest.sig"
