@@ -71,4 +71,7 @@ def test_export_import_and_publish_show_their_progress(tmp_path):
     )
     assert code == 0, drawn
     assert "opening: 100%" in drawn and "4500/4500" in drawn
+    # Every phase after opening is named, and reaches its end.
+    assert "de-duplicating: 100%" in drawn
+    assert "tables, protection, report: 100%" in drawn and "3/3" in drawn
     assert "published 1 registrant" in drawn

@@ -16,6 +16,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from publication import report
 from publication.linkage.dedup import find_duplicates_in
 from publication.protection.disclosure import protect
@@ -24,7 +26,20 @@ from publication.tables import count_records
 from ..errors import KeyholderError
 from .opening import OpenedSet
 
-__all__ = ["build_aggregates", "render_files", "write_publication"]
+__all__ = ["build_aggregates", "deduplicate", "render_files", "tabulate", "write_publication"]
+
+
+def deduplicate(opened: OpenedSet, progress: Callable[[int], None] | None = None) -> np.ndarray:
+    """The rows of `opened.records` that stand for a person each (the latest registration)."""
+    return find_duplicates_in(opened.records, progress=progress).kept
+
+
+def tabulate(
+    opened: OpenedSet, kept: np.ndarray, generated_on: date, min_cell: int, epsilon: float | None = None
+) -> dict[str, Any]:
+    """Count the `kept` rows and protect the counts: aggregates.json's object."""
+    registrants, tables = count_records(opened.records, generated_on, kept)
+    return protect(tables, min_cell, epsilon, generated_on, registrants=registrants)
 
 
 def build_aggregates(
@@ -35,11 +50,8 @@ def build_aggregates(
     progress: Callable[[int], None] | None = None,
 ) -> tuple[dict[str, Any], int]:
     """De-duplicate and aggregate; return aggregates.json's object and the duplicate count."""
-    records = opened.records
-    result = find_duplicates_in(records, progress=progress)
-    registrants, tables = count_records(records, generated_on, result.kept)
-    aggregates = protect(tables, min_cell, epsilon, generated_on, registrants=registrants)
-    return aggregates, records.n - result.registrants
+    kept = deduplicate(opened, progress)
+    return tabulate(opened, kept, generated_on, min_cell, epsilon), opened.records.n - len(kept)
 
 
 def render_files(aggregates: dict[str, Any]) -> dict[str, bytes]:

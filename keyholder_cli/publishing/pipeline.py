@@ -59,31 +59,39 @@ def publish(
             opened = open_all(
                 station.db_path, unlocked.keys, today, progress=progress.update, meanwhile=_load_statistics
             )
-        from .aggregates import build_aggregates, render_files, write_publication
+        from .aggregates import deduplicate, render_files, tabulate, write_publication
 
         with bar(opened.records.n, "de-duplicating", "rec") as progress:
-            aggregates, duplicates = build_aggregates(opened, today, min_cell, epsilon, progress=progress.update)
-        counts = {
-            "envelopes": opened.envelopes,
-            "opened": opened.envelopes - opened.failed,
-            "failed": opened.failed,
-            "invalid": opened.invalid,
-            "duplicates": duplicates,
-            "registrants": aggregates["registrants"],
-        }
-        # The opened rows are no longer needed: dropped before the report's
-        # chart workers are forked, so they neither inherit nor touch them.
-        del opened
-        hashes = logged_publication(
-            station,
-            state,
-            unlocked.current,
-            out_dir,
-            render_files(aggregates),
-            counts=counts,
-            disclosure=aggregates["disclosure"],
-            generated_on=aggregates["generated_on"],
-            write=write_publication,
-            attempt=attempt,
-        )
+            kept = deduplicate(opened, progress=progress.update)
+        # The steps after de-duplication take about the same time whatever the number of
+        # records (counting is a few bincounts; the tables have a fixed size): one bar, by step.
+        with bar(3, "tables, protection, report", "step") as progress:
+            aggregates = tabulate(opened, kept, today, min_cell, epsilon)
+            progress.update(1)
+            counts = {
+                "envelopes": opened.envelopes,
+                "opened": opened.envelopes - opened.failed,
+                "failed": opened.failed,
+                "invalid": opened.invalid,
+                "duplicates": opened.records.n - len(kept),
+                "registrants": aggregates["registrants"],
+            }
+            # The opened records are no longer needed: dropped before the report's
+            # chart workers are forked, so they neither inherit nor touch them.
+            del opened, kept
+            files = render_files(aggregates)
+            progress.update(1)
+            hashes = logged_publication(
+                station,
+                state,
+                unlocked.current,
+                out_dir,
+                files,
+                counts=counts,
+                disclosure=aggregates["disclosure"],
+                generated_on=aggregates["generated_on"],
+                write=write_publication,
+                attempt=attempt,
+            )
+            progress.update(1)
     return PublishSummary(**counts, files=hashes)
