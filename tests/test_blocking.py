@@ -69,6 +69,16 @@ def together(a: Person, b: Person) -> bool:
         (ARBER._replace(birth_date="", email=""), "no birth date (pass 7)"),
         (ARBER._replace(given_name="Abnre", family_name="Kransiqu", email=""), "both names badly typed (pass 8)"),
         (ARBER._replace(given_name="Abnre", family_name="Kransiqu", email="", residence_city="Munchen"), "city"),
+        (ARBER._replace(given_name="Abrer", birth_date="1958-03-12", email="", residence_city=""), "pass 9"),
+        (ARBER._replace(family_name="Karsniqi", birth_date="1985-03-13", email="", residence_city=""), "pass 10"),
+        (ARBER._replace(given_name="Abrer", birth_date="1985-08-12", email="", residence_city=""), "pass 11"),
+        (ARBER._replace(family_name="Kasrniqi", birth_date="1985-12-03", email="", residence_city=""), "pass 12"),
+        (
+            ARBER._replace(
+                given_name="Krasinqi", family_name="Arbër", birth_date="1958-03-12", email="", residence_city=""
+            ),
+            "names swapped, a typo in one and in the year (pass 9)",
+        ),
     ],
 )
 def test_a_likely_duplicate_lands_in_a_block_with_the_original(variant, why):

@@ -18,6 +18,10 @@ wrong value in one field cannot hide it):
 | 6 | e-mail address | anything, when both gave the same address |
 | 7 | sorted (given, first family word) alone, 3 nearest dates only | a missing or badly wrong birth date |
 | 8 | birth date + city of residence | both names badly typed |
+| 9 | a word of either name + the other's initial + birth month and day | a typo in the other name *and* in the year |
+| 10 | the same + birth year and month | a typo in a name and in the day |
+| 11 | the same + birth year and day | a typo in a name and in the month |
+| 12 | the same + birth year and {day, month} | a typo in a name, day and month swapped |
 
 Within a key, records are sorted (by birth date, then submission order) and
 each is paired with at most `window` following records, so a very common key
@@ -67,6 +71,7 @@ class PersonLike(Protocol):
 
 _MISSING = -1
 SPARSE_WINDOW = 3  # pass 7 (names only) compares each record with its 3 nearest birth dates
+NAME_DATE_WINDOW = 8  # passes 9 and 10 compare each record with the 8 nearest birth dates of its key
 _M1 = np.uint64(0x9E3779B97F4A7C15)
 _M2 = np.uint64(0xBF58476D1CE4E5B9)
 _M3 = np.uint64(0x94D049BB133111EB)
@@ -290,6 +295,27 @@ def _block_keys(e: Encoded, window: int) -> list[tuple[np.ndarray, np.ndarray, i
     add(6, window, e.email >= 0, e.email)
     add(7, SPARSE_WINDOW, both, lo, hi)
     add(8, window, has_date & (e.city >= 0), e.date, e.city)
+    # Passes 9 to 12: one name word as typed, the other name's initial, and all of the
+    # birth date but the part a typo changed: the year (9), the day (10), the month (11),
+    # or which of day and month is which (12). Both orientations of the names get the
+    # same tag, so swapped names keep their keys. They find a typo in one name *and* one
+    # in the birth date, which every pass above misses, in blocks small enough to leave
+    # the work near-linear.
+    word = np.concatenate([e.given, fam1])
+    initial = np.concatenate([f1, g1])
+    two = np.concatenate([idx, idx])
+    month, day = mmdd // 100, mmdd % 100
+    date_parts = (
+        (9, (mmdd,)),
+        (10, (year, month)),
+        (11, (year, day)),
+        (12, (year, np.minimum(month, day) * 100 + np.maximum(month, day))),
+    )
+    mask = (word >= 0) & (initial >= 0) & np.tile(has_date, 2)
+    for pass_no, parts in date_parts:
+        tags = np.full(int(mask.sum()), pass_no, dtype=np.int64)
+        tiled = (np.tile(part, 2)[mask] for part in parts)
+        out.append((_mix(tags, word[mask], initial[mask], *tiled), two[mask], min(NAME_DATE_WINDOW, window)))
     return out
 
 
