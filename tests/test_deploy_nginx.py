@@ -317,6 +317,47 @@ def test_no_forwarded_address_reaches_the_upstream(tmp_path: Path) -> None:
     assert not [line for line in others if b"203.0.113.9" in line or b"127.0.0.1" in line], request
 
 
+def test_only_a_submission_carries_the_address_nginx_saw_and_never_the_clients_own(tmp_path: Path) -> None:
+    sock = tmp_path / "upstream.sock"
+    seen: list[bytes] = []
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(sock))
+    listener.listen(4)
+    listener.settimeout(10)
+
+    def upstream() -> None:
+        for _ in range(2):
+            conn, _ = listener.accept()
+            with conn:
+                got = b""
+                while b"\r\n\r\n" not in got and (chunk := conn.recv(65536)):
+                    got += chunk
+                seen.append(got)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+
+    thread = threading.Thread(target=upstream, daemon=True)
+    thread.start()
+    spoofed = {"X-Dvr-Client": "203.0.113.9", "Content-Type": "application/json"}
+    try:
+        with _nginx(tmp_path / "nginx", sock) as (port, _http_port, context, _written):
+            for method, path in (("GET", "/healthz"), ("POST", "/api/v1/submissions")):
+                conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=5, context=context)
+                conn.request(method, path, body=b"{}" if method == "POST" else None, headers=spoofed)
+                assert conn.getresponse().read() == b"ok"
+                conn.close()
+            thread.join(timeout=10)
+    finally:
+        listener.close()
+    healthz, submission = seen
+    assert healthz.startswith(b"GET /healthz ") and b"203.0.113.9" not in healthz
+    assert b"x-dvr-client" not in healthz.lower()
+    assert not [line for line in healthz.split(b"\r\n")[1:] if b"127.0.0.1" in line and not line.startswith(b"Host:")]
+    assert submission.startswith(b"POST /api/v1/submissions ")
+    clients = [line for line in submission.split(b"\r\n") if line.lower().startswith(b"x-dvr-client:")]
+    assert clients == [b"X-Dvr-Client: 127.0.0.1"], submission
+    assert b"203.0.113.9" not in submission
+
+
 # ---- slow clients --------------------------------------------------------
 
 
@@ -513,24 +554,43 @@ def test_the_units_verify(tmp_path: Path) -> None:
     assert "--access-logfile" not in service and "logconfig" not in service
 
 
+def _unix_submission(sock: Path, client: str) -> str:
+    """POST an envelope-shaped body over the Unix socket, as nginx would for `client`; the error code."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        conn.settimeout(5)
+        conn.connect(str(sock))
+        body = b'{"format": "dvr-envelope/1"}'
+        conn.sendall(
+            b"POST /api/v1/submissions HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            b"X-Dvr-Client: %s\r\nContent-Length: %d\r\n\r\n%s" % (client.encode(), len(body), body)
+        )
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    return str(json.loads(answer.split(b"\r\n\r\n", 1)[1])["error"]["code"])
+
+
 @pytest.mark.skipif(not shutil.which("systemd-socket-activate"), reason="needs systemd-socket-activate (systemd)")
 def test_the_units_command_serves_on_a_socket_systemd_hands_it(tmp_path: Path) -> None:
     # The service's own ExecStart and Environment, given a socket the way systemd gives one (LISTEN_FDS).
     service = (DEPLOY / "systemd" / "diaspora-intake.service").read_text()
     [command] = [line.split("=", 1)[1] for line in service.splitlines() if line.startswith("ExecStart=")]
-    [environment] = [line.split("=", 1)[1] for line in service.splitlines() if line.startswith("Environment=")]
-    name, _, default_data = environment.partition("=")
-    assert (name, default_data) == ("DVR_INTAKE_DATA", "/var/lib/dvr-intake")
+    environment = dict(
+        line.split("=", 1)[1].split("=", 1) for line in service.splitlines() if line.startswith("Environment=")
+    )
+    assert environment == {"DVR_INTAKE_DATA": "/var/lib/dvr-intake", "DVR_INTAKE_CLIENT_ADDRESS_HEADER": "X-Dvr-Client"}
+    name = "DVR_INTAKE_DATA"
     argv = command.replace("/opt/dvr/bin/gunicorn", str(Path(sys.executable).parent / "gunicorn")).split()
     data = tmp_path / "data"
     data.mkdir()
     add_bundle(data / "keys.json", vault.derive_keys(vault.new_master_secret()).bundle().to_json())
     sock = tmp_path / "intake.sock"
     log = tmp_path / "gunicorn.log"
+    passed = [arg for variable in environment for arg in ("-E", variable)]
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            ["systemd-socket-activate", "-l", str(sock), "-E", name, *argv],
-            env={**os.environ, name: str(data)},
+            ["systemd-socket-activate", "-l", str(sock), *passed, *argv],
+            env={**os.environ, **environment, name: str(data)},
             stdout=out,
             stderr=out,
             start_new_session=True,
@@ -551,6 +611,13 @@ def test_the_units_command_serves_on_a_socket_systemd_hands_it(tmp_path: Path) -
                 time.sleep(0.1)
         assert answer.startswith(b"HTTP/1.1 200"), answer
         assert answer.split(b"\r\n\r\n", 1)[1].strip() == b"ok"
+        # The rate limits count the address in X-Dvr-Client (nginx's; here the test's): a flood from
+        # one is limited (each of the two workers allows a burst of 20), another address is not.
+        codes = [_unix_submission(sock, "203.0.113.9") for _ in range(60)]
+        let_through = codes.count("not_an_envelope")
+        assert codes[:20] == ["not_an_envelope"] * 20 and 20 <= let_through <= 44, codes  # 44: a few seconds' refill
+        assert codes.count("rate_limited") == 60 - let_through
+        assert _unix_submission(sock, "198.51.100.4") == "not_an_envelope"
     finally:
         proc.send_signal(signal.SIGINT)  # gunicorn's quick shutdown
         try:

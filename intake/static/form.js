@@ -240,20 +240,23 @@ function revalidateOnChange(event) {
 
 // ---- proof of work (docs/formats.md, section 10) ----------------------------
 
-// Solved in pow.js while the form is filled in: the X-Altcha value and when
-// it expires, or null if this intake asks for none. Each is good once.
+// Solved while the form is filled in: { header, expires }, or null if none is asked.
 function solveProof() {
   proof = (async () => {
     const response = await fetch(CHALLENGE_URL, FETCH_OPTIONS);
     if (response.status === 404) return null;
     if (!response.ok) throw new Error(`challenge: HTTP ${response.status}`);
     const c = await response.json();
-    const worker = new Worker("/assets/pow.js");
+    const step = Math.min(navigator.hardwareConcurrency || 1, 4); // a worker per core
+    const workers = Array.from({ length: step }, () => new Worker("/assets/pow.js"));
     const number = await new Promise((resolve, reject) => {
-      worker.onmessage = (event) => resolve(event.data);
-      worker.onerror = reject;
-      worker.postMessage(c);
-    }).finally(() => worker.terminate());
+      let left = step;
+      workers.forEach((worker, from) => {
+        worker.onmessage = ({ data }) => (data !== null || !--left) && resolve(data);
+        worker.onerror = reject;
+        worker.postMessage({ ...c, from, step });
+      });
+    }).finally(() => workers.forEach((worker) => worker.terminate()));
     const { algorithm, challenge, salt, signature } = c;
     const header = btoa(JSON.stringify({ algorithm, challenge, number, salt, signature }));
     return { header, expires: Number(/expires=(\d+)/.exec(salt)[1]) * 1000 };
@@ -277,7 +280,7 @@ async function proofHeaders() {
 
 // ---- sending and the receipt ---------------------------------------------
 
-// When a refused client may send again (Retry-After), to the next minute, in the page's language.
+// Retry-After as a time of day, rounded up to the minute.
 function retryTime(response) {
   const wait = Number(response.headers.get("Retry-After")) || 60;
   const at = new Date(Math.ceil((Date.now() + wait * 1000) / 60000) * 60000);
@@ -330,7 +333,7 @@ async function send(envelope, again = true) {
   });
   if (response.status !== 201) {
     const code = (await response.json().catch(() => null))?.error?.code ?? "";
-    // A proof refused (expired, or made before the server restarted): once more with a new one.
+    // A refused proof (expired, or from before a restart): once more with a new one.
     if (again && code.startsWith("proof_of_work")) return send(envelope, false);
     return say(await failureMessage(response, code), { alert: true });
   }
