@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import html
 import re
 import time
 from datetime import date
@@ -10,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
+import schemas
 from publication.protection.disclosure import count_tables, protect
-from publication.report import render, write_csvs, write_report
+from publication.report import labels, render, write_csvs, write_report
+from publication.report.page import TOP
 from simulate import generate
 
 ON = date(2026, 11, 26)
@@ -131,3 +134,122 @@ def test_a_withheld_table_is_named(tmp_path: Path) -> None:
     assert "These tables are not published, because their small counts could not be protected: Age" in page
     assert "Këto tabela nuk publikohen" in page
     assert "age_band.csv" not in {p.name for p in write_csvs(aggregates, tmp_path)}
+
+
+# ---- words from the reference lists and the catalogues, in every language of the form ----
+
+LABELS = schemas.load("labels.json")
+
+
+def _table(aggregates: dict, name: str) -> dict:
+    return next(t for t in aggregates["tables"] if t["name"] == name)
+
+
+def test_municipalities_have_their_official_names(aggregates: dict) -> None:
+    """The page's names ("Prishtinë/Priština"), not ones made from the internal code ("Prishtine")."""
+    page = render(aggregates)
+    shown = [c["origin_municipality"] for c in _table(aggregates, "origin_municipality")["cells"]]
+    names = LABELS["fields"]["origin_municipality"]
+    assert "Prishtinë/Priština" in page
+    assert not re.search(r"\bPrishtine\b", page)
+    for code in shown:
+        if code != "not_stated":
+            assert html.escape(names[code]["en"]) in page, code
+    serbian = render(aggregates, ("sr",))
+    assert "Приштина" in serbian and "Prishtin" not in serbian
+
+
+@pytest.mark.parametrize("lang", labels.LANGUAGES)
+def test_every_language_of_the_form_has_its_report(aggregates: dict, lang: str) -> None:
+    page = render(aggregates, (lang,))
+    assert f'<html lang="{lang}">' in page
+    title = labels.gettext("Diaspora Registry — the numbers", lang)
+    assert f"<h1>{html.escape(title)}</h1>" in page
+    if lang != "en":
+        assert title != "Diaspora Registry — the numbers"
+        assert "Where the diaspora lives" not in page and "suppressed" not in page
+    status = LABELS["fields"]["status"]["employed"][lang]
+    assert html.escape(status) in page
+    free_text = labels.gettext(
+        "Names, birth dates, e-mails and cities are never published, nor the profession each person typed as free"
+        " text: only the occupation group chosen from the list is counted.",
+        lang,
+    )
+    assert html.escape(free_text) in page
+
+
+def test_no_category_is_shown_by_its_internal_code(aggregates: dict) -> None:
+    """Every code of every table has a label in every language; an unknown one is an error, never shown raw."""
+    for table in aggregates["tables"]:
+        for dim in table["dimensions"]:
+            for cell in table["cells"]:
+                for lang in labels.LANGUAGES:
+                    text = labels.label(dim, cell[dim], lang)
+                    plain_word = lang == "en" and cell[dim].isalpha()  # "none" is its own English label
+                    assert text and (text != cell[dim] or dim == "age_band" or plain_word), (dim, cell[dim], lang)
+    with pytest.raises(KeyError):
+        labels.label("status", "astronaut", "sq")
+    page = render(aggregates)
+    assert ">not_stated<" not in page and "self_employed" not in page and ">isced" not in page
+
+
+def _chart_svgs(page: str) -> list[str]:
+    return re.findall(r"<svg.*?</svg>", page, re.DOTALL)
+
+
+@pytest.fixture(scope="module")
+def many_countries() -> dict:
+    pop = generate(3000, 21, repeat_rate=0.0)
+    _, tables = count_tables((s["record"] for s in pop.submissions), ON)
+    return protect(tables, 10, None, ON)
+
+
+def test_a_chart_that_leaves_out_published_rows_says_how_many(many_countries: dict) -> None:
+    """'+23 suppressed' once hid 4 published countries: the note and the last bar count both apart."""
+    aggregates = many_countries
+    table = _table(aggregates, "residence_country")
+    published = [c for c in table["cells"] if c["count"]]
+    hidden = [c for c in table["cells"] if c["count"] is None]
+    assert len(published) > TOP and hidden, "the simulated population needs more than 15 published countries"
+    page = render(aggregates, ("en",))
+    section = page[page.index("<h2>Where the diaspora lives</h2>") : page.index("<h2>Where the diaspora comes from")]
+    assert (
+        f"The chart shows the {TOP} largest of the {len(published)} published rows and leaves out"
+        f" {len(hidden)} suppressed rows; the table lists them all." in section
+    )
+    (svg,) = _chart_svgs(section)
+    assert f"+{len(published) - TOP} more published; +{len(hidden)} suppressed" in " ".join(
+        re.findall(r">([^<]+)</text>", svg)
+    )
+    # the table beside it lists every row: each published count and each suppressed mark
+    assert section.count('<span class="sup">suppressed</span>') == len(hidden)
+
+
+def test_every_chart_draws_its_labels_at_one_size(aggregates: dict) -> None:
+    svgs = _chart_svgs(render(aggregates))
+    assert len(svgs) >= 5
+    widths = {re.search(r'<svg[^>]*\swidth="([^"]+)"', svg)[1] for svg in svgs}
+    assert widths == {"460.8pt"}  # drawn at its size, so 9 pt stays 9 pt in every chart
+    sizes = {size for svg in svgs for size in re.findall(r"font-size: ([0-9.]+)px", svg)}
+    assert sizes == {"9"}
+
+
+def test_the_cross_tables_are_in_the_report(aggregates: dict) -> None:
+    page = render(aggregates, ("en",))
+    for name, heading in (
+        ("residence_country_by_status", "Country of residence by status"),
+        ("residence_country_by_education_level", "Country of residence by education"),
+    ):
+        table = _table(aggregates, name)
+        assert f"<h2>{heading}</h2>" in page
+        section = page[page.index(f"<h2>{heading}</h2>") :].split("</section>", 1)[0]
+        germany = next(c for c in table["cells"] if c["residence_country"] == "DE" and c["count"])
+        row = re.search(r"<tr><td>Germany</td>(.*?)</tr>", section)[1]
+        assert f">{germany['count']:,}<".replace(",", " ") in row
+        columns = len(table["margins"][table["dimensions"][1]])
+        assert row.count("<td") == columns + 1  # each category, then the row's total
+
+
+def test_the_report_asks_for_a_language_of_the_form(aggregates: dict) -> None:
+    with pytest.raises(ValueError, match="languages of the form"):
+        render(aggregates, ("fr",))

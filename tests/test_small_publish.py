@@ -36,3 +36,33 @@ def test_three_people_publish_only_their_number(tmp_path):
     assert "every file matches audit entry" in verified.stdout
     kinds = [json.loads(line)["kind"] for line in (vault_dir / "audit.log").read_text().splitlines()]
     assert "publish" in kinds
+
+
+def test_publish_writes_a_report_in_each_language_asked_for_and_signs_it(tmp_path):
+    """`--report-language sr --report-language de` adds report.sr.html and report.de.html, in the
+    manifest like every file; a language the form does not have is a usage error."""
+    (tmp_path / "pp").write_text("correct horse battery\n")
+    vault_dir = tmp_path / "V"
+    assert run("keyholder", "init", "--vault", vault_dir, "--passphrase-file", tmp_path / "pp").returncode == 0
+    pk = vault.load_bundle(json.loads((vault_dir / "key-bundle.json").read_text())).public_key
+    write_batch_file(tmp_path / "b", [vault.seal(submission(VALID_RECORD), pk).canonical()])
+    assert run("keyholder", "import", "--vault", vault_dir, tmp_path / "b").returncode == 0
+    base = ("keyholder", "publish", "--vault", vault_dir, "--passphrase-file", tmp_path / "pp")
+    refused = run(*base, "--out", tmp_path / "X", "--report-language", "fr")
+    assert refused.returncode == 2 and "'fr' is not one of" in refused.stderr
+    assert not (tmp_path / "X").exists()
+    out = tmp_path / "O"
+    proc = run(*base, "--out", out, "--report-language", "sr", "--report-language", "de")
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in out.iterdir()) == [
+        "aggregates.json",
+        "manifest.json",
+        "report.de.html",
+        "report.html",
+        "report.sr.html",
+    ]
+    assert "Регистровало се мање од 10 особа" in (out / "report.sr.html").read_text()
+    assert "Weniger als 10 Personen haben sich registriert" in (out / "report.de.html").read_text()
+    assert json.loads((out / "manifest.json").read_text())["files"].keys() >= {"report.sr.html", "report.de.html"}
+    verified = run("keyholder", "audit", "verify", "--vault", vault_dir, "--publication", out)
+    assert verified.returncode == 0, verified.stderr

@@ -8,6 +8,8 @@ from typing import Any
 
 import click
 
+import schemas
+
 from ..audit import finished_rotation_message, resume
 from ..custody import init_vault, read_passphrase
 from ..importer import batch_size, import_batch, plural, record_import
@@ -121,6 +123,9 @@ def _check_epsilon(value: float | None) -> float | None:
     return value
 
 
+LANGUAGES = tuple(schemas.load("labels.json")["languages"])  # the form's, each of which can have a report
+
+
 @main.command()
 @vault_option
 @share_file_option
@@ -137,6 +142,14 @@ def _check_epsilon(value: float | None) -> float | None:
     help=f"Add differential-privacy noise with this total budget, {EPSILON_RANGE[0]} to {EPSILON_RANGE[1]}"
     " (docs/disclosure.md).",
 )
+@click.option(
+    "--report-language",
+    "report_languages",
+    multiple=True,
+    type=click.Choice(LANGUAGES),
+    help="Also write report.<lang>.html in this language of the form (repeatable); report.html is"
+    " Albanian with English.",
+)
 def publish(
     vault_dir: Path,
     share_files: tuple[Path, ...],
@@ -144,6 +157,7 @@ def publish(
     out_dir: Path,
     min_cell: int,
     epsilon: float | None,
+    report_languages: tuple[str, ...],
 ) -> None:
     """Open, validate, de-duplicate and publish protected aggregates."""
     vault = Station(vault_dir).require()
@@ -153,7 +167,7 @@ def publish(
     unlocked = unlock_vault(
         vault, "publish", ClickPrompter(), state, share_files=share_files, passphrase_file=passphrase_file
     )
-    summary = run_publish(vault, state, unlocked, out_dir, min_cell, epsilon, _progress_bar)
+    summary = run_publish(vault, state, unlocked, out_dir, min_cell, epsilon, _progress_bar, report_languages)
     click.echo(
         f"published {plural(summary.registrants, 'registrant')} to {out_dir}: {plural(summary.envelopes, 'envelope')},"
         f" {summary.opened} opened, {summary.failed} failed to open, {summary.invalid} invalid,"

@@ -11,7 +11,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -54,11 +54,12 @@ def build_aggregates(
     return tabulate(opened, kept, generated_on, min_cell, epsilon), opened.records.n - len(kept)
 
 
-def render_files(aggregates: dict[str, Any]) -> dict[str, bytes]:
-    """Every file of a publication but the manifest, as bytes by name."""
+def render_files(aggregates: dict[str, Any], report_languages: Sequence[str] = ()) -> dict[str, bytes]:
+    """Every file of a publication but the manifest, as bytes by name: the aggregates,
+    a CSV per table, report.html and a report.<lang>.html for each of `report_languages`."""
     files = {"aggregates.json": json.dumps(aggregates, indent=1, ensure_ascii=False).encode("utf-8") + b"\n"}
     files.update(report.render_csvs(aggregates))
-    files["report.html"] = report.render(aggregates).encode("utf-8")
+    files.update(report.report_files(aggregates, report_languages))
     return files
 
 

@@ -6,7 +6,7 @@ then write the directory. A stop after the unlock logs `publish_failed`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date
@@ -48,8 +48,10 @@ def publish(
     min_cell: int,
     epsilon: float | None,
     bar: ProgressBar,
+    report_languages: Sequence[str] = (),
 ) -> PublishSummary:
-    """Publish the protected aggregates of every envelope into `out_dir`."""
+    """Publish the protected aggregates of every envelope into `out_dir`
+    (with a report in each of `report_languages` beside the bilingual one)."""
     with publication_attempt(station, state, unlocked.current, out_dir) as attempt:
         today = date.today()
         with bar(station.envelope_count(), "opening", "env") as progress:
@@ -79,7 +81,7 @@ def publish(
             # The opened records are no longer needed: dropped before the report's
             # chart workers are forked, so they neither inherit nor touch them.
             del opened, kept
-            files = render_files(aggregates)
+            files = render_files(aggregates, report_languages)
             progress.update(1)
             hashes = logged_publication(
                 station,

@@ -1,5 +1,6 @@
-"""The readable publication: report.html and one CSV per table, from the protected aggregates only."""
+"""The readable publication: report.html (and one per language of the form) and one CSV per table,
+from the protected aggregates only."""
 
-from .page import render, render_csvs, write_csvs, write_report
+from .page import BILINGUAL, render, render_csvs, report_files, write_csvs, write_report
 
-__all__ = ["render", "render_csvs", "write_csvs", "write_report"]
+__all__ = ["BILINGUAL", "render", "render_csvs", "report_files", "write_csvs", "write_report"]

@@ -1,143 +1,89 @@
-"""Albanian and English labels for the categories shown in the report."""
+"""The report's words, in any language of the form.
+
+Category labels come from the same reference data as the registrant page:
+country names from CLDR through Babel, every other code list (Kosovo's
+municipalities by their official names, ISCED levels, ISCO groups...) from
+`schemas/labels.json`. The report's own sentences are gettext messages in
+the page's catalogues (`schemas/translations`), marked here with `_l` and in
+the template with `_` so that `pybabel extract` finds them.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cache
 
 from babel import Locale
 
-__all__ = ["TEXT", "label"]
+import schemas
 
-_PAIRS: dict[str, dict[str, tuple[str, str]]] = {
-    "status": {
-        "employed": ("i punësuar", "employed"),
-        "self_employed": ("i vetëpunësuar", "self-employed"),
-        "student": ("student", "student"),
-        "unemployed": ("i papunë", "unemployed"),
-        "retired": ("pensionist", "retired"),
-        "other": ("tjetër", "other"),
-    },
-    "education_level": {
-        "isced0": ("parashkollor", "early childhood"),
-        "isced1": ("fillor", "primary"),
-        "isced2": ("i mesëm i ulët", "lower secondary"),
-        "isced3": ("i mesëm i lartë", "upper secondary"),
-        "isced4": ("pas të mesmes", "post-secondary"),
-        "isced5": ("i lartë i shkurtër", "short-cycle tertiary"),
-        "isced6": ("bachelor", "bachelor"),
-        "isced7": ("master", "master"),
-        "isced8": ("doktoraturë", "doctorate"),
-    },
-    "field_of_study": {
-        "00": ("programe të përgjithshme", "generic programmes"),
-        "01": ("edukim", "education"),
-        "02": ("arte dhe shkenca humane", "arts and humanities"),
-        "03": ("shkenca shoqërore", "social sciences"),
-        "04": ("biznes, administratë, drejtësi", "business, administration, law"),
-        "05": ("shkenca natyrore, matematikë", "natural sciences, mathematics"),
-        "06": ("TIK", "ICT"),
-        "07": ("inxhinieri, prodhim, ndërtim", "engineering, manufacturing, construction"),
-        "08": ("bujqësi, pylltari, veterinari", "agriculture, forestry, veterinary"),
-        "09": ("shëndetësi, mirëqenie", "health and welfare"),
-        "10": ("shërbime", "services"),
-    },
-    "occupation": {
-        "0": ("forcat e armatosura", "armed forces"),
-        "1": ("drejtues", "managers"),
-        "2": ("profesionistë", "professionals"),
-        "3": ("teknikë", "technicians"),
-        "4": ("nëpunës administrativë", "clerical support"),
-        "5": ("shërbime dhe shitje", "service and sales"),
-        "6": ("bujqësi, pylltari, peshkim", "agriculture, forestry, fishery"),
-        "7": ("zejtarë", "craft and trades"),
-        "8": ("operatorë makinerish", "machine operators"),
-        "9": ("punë elementare", "elementary occupations"),
-    },
-    "sex": {
-        "female": ("femër", "female"),
-        "male": ("mashkull", "male"),
-        "other": ("tjetër", "other"),
-        "undisclosed": ("pa deklaruar", "undisclosed"),
-    },
-    "emigration_reason": {
-        "work": ("punë", "work"),
-        "family": ("familje", "family"),
-        "education": ("arsimim", "education"),
-        "economic": ("ekonomike", "economic"),
-        "political": ("politike", "political"),
-        "other": ("tjetër", "other"),
-    },
-    "engagement": {
-        "investment": ("investime", "investment"),
-        "knowledge_transfer": ("transferim njohurish", "knowledge transfer"),
-        "volunteering": ("vullnetarizëm", "volunteering"),
-        "mentoring": ("mentorim", "mentoring"),
-        "business_partnership": ("partneritet biznesi", "business partnership"),
-        "return": ("kthim", "return"),
-        "none": ("asnjë", "none"),
-    },
-}
-_COMMON = {"not_stated": ("pa përgjigje", "not stated")}
+from ..tables import NONE_TICKED, NOT_STATED
 
-TEXT = {
-    "title": ("Regjistri i Diasporës — shifrat", "Diaspora Registry — the numbers"),
-    "registrants": ("të regjistruar", "registrants"),
-    "residence_country": ("Ku jeton diaspora", "Where the diaspora lives"),
-    "origin_country": ("Nga vjen diaspora", "Where the diaspora comes from"),
-    "origin_municipality": ("Komuna e origjinës (nga Kosova)", "Municipality of origin (from Kosovo)"),
-    "education_level": ("Arsimimi", "Education"),
-    "occupation": ("Profesioni (ISCO-08)", "Occupation (ISCO-08)"),
-    "status": ("Statusi", "Status"),
-    "field_of_study": ("Fusha e studimit", "Field of study"),
-    "engagement": ("Si dëshirojnë të kontribuojnë", "How people offer to engage"),
-    "age_band": ("Mosha", "Age"),
-    "sex": ("Gjinia", "Sex"),
-    "emigration_reason": ("Arsyeja e emigrimit", "Reason for emigrating"),
-    "residence_country_by_status": ("Vendi i banimit sipas statusit", "Country of residence by status"),
-    "residence_country_by_education_level": ("Vendi i banimit sipas arsimimit", "Country of residence by education"),
-    "no_breakdown": (
-        "U regjistruan më pak se {n} persona; asnjë ndarje nuk publikohet, për t'i mbrojtur.",
-        "Fewer than {n} people registered; no breakdown is published to protect them.",
-    ),
-    "withheld_tables": (
-        "Këto tabela nuk publikohen, sepse shifrat e tyre të vogla nuk mund të mbrohen: {names}.",
-        "These tables are not published, because their small counts could not be protected: {names}.",
-    ),
-    "suppressed": ("e fshehur", "suppressed"),
-    "category": ("Kategoria", "Category"),
-    "count": ("Numri", "Count"),
-    "total": ("Gjithsej", "Total"),
-    "protected": ("Si u mbrojtën këto shifra", "How these numbers were protected"),
-    "engagement_note": (
-        "Një person mund të zgjedhë disa mundësi, prandaj shumat nuk përputhen me totalin.",
-        "A person may tick several options, so these do not add up to the total.",
-    ),
-    "top_note": (
-        "Grafiku tregon {n} vendet më të mëdha; tabela i tregon të gjitha.",
-        "The chart shows the {n} largest; the table lists all.",
-    ),
+__all__ = ["DIMENSION_NAMES", "LANGUAGES", "TITLES", "gettext", "label", "labels", "title"]
+
+LANGUAGES: tuple[str, ...] = tuple(schemas.load("labels.json")["languages"])
+COUNTRY_DIMENSIONS = frozenset({"residence_country", "origin_country"})
+
+
+def _l(message: str) -> str:
+    """Mark `message` for extraction; it is translated when the report is drawn."""
+    return message
+
+
+TITLES = {
+    "residence_country": _l("Where the diaspora lives"),
+    "origin_country": _l("Where the diaspora comes from"),
+    "origin_municipality": _l("Municipality of origin (from Kosovo)"),
+    "education_level": _l("Education"),
+    "occupation": _l("Occupation (ISCO-08)"),
+    "status": _l("Status"),
+    "field_of_study": _l("Field of study"),
+    "engagement": _l("How people offer to engage"),
+    "age_band": _l("Age"),
+    "sex": _l("Sex"),
+    "emigration_reason": _l("Reason for emigrating"),
+    "residence_country_by_status": _l("Country of residence by status"),
+    "residence_country_by_education_level": _l("Country of residence by education"),
 }
+DIMENSION_NAMES = {"residence_country": _l("Country of residence")}  # a cross-table's row heading
+_SPECIAL = {NOT_STATED: _l("not stated"), NONE_TICKED: _l("none")}
+
+
+def gettext(message: str, lang: str) -> str:
+    """`message` in `lang` (English is the catalogues' source language)."""
+    return str(schemas.catalogue(lang).gettext(message))
+
+
+def title(table: str, lang: str) -> str:
+    """The heading of a published table."""
+    return gettext(TITLES[table], lang)
 
 
 @cache
 def _territories(lang: str) -> dict[str, str]:
-    return dict(Locale(lang).territories)
+    return dict(Locale.parse(lang).territories)
 
 
-@cache
-def _municipality(slug: str) -> str:
-    return slug.replace("_", " ").title().replace("I ", "i ")
+def label(dimension: str, code: str, lang: str) -> str:
+    """The label of a category code in `lang`, as the registrant page words it.
 
-
-def label(dimension: str, code: str) -> tuple[str, str]:
-    """(Albanian, English) label of a category code."""
-    if code in _COMMON:
-        return _COMMON[code]
-    if dimension in ("residence_country", "origin_country"):
-        return _territories("sq").get(code, code), _territories("en").get(code, code)
-    if dimension == "origin_municipality":
-        name = _municipality(code)
-        return name, name
+    Raises KeyError for a code no reference list names: a report never shows
+    an internal code in place of a name."""
+    if code in _SPECIAL:
+        return gettext(_SPECIAL[code], lang)
+    if dimension in COUNTRY_DIMENSIONS:
+        return _territories(lang)[code]
     if dimension == "age_band":
-        return code, code
-    return _PAIRS.get(dimension, {}).get(code, (code, code))
+        return code
+    return str(schemas.load("labels.json")["fields"][dimension][code][lang])
+
+
+def labels(dimension: str, code: str, langs: Sequence[str]) -> list[str]:
+    """The label in each of `langs`, leaving out one that another already
+    contains: "Prishtinë" beside "Prishtinë/Priština", or a word that is the
+    same in both languages."""
+    found = list(dict.fromkeys(label(dimension, code, lang) for lang in langs))
+    parts = [set(text.split("/")) for text in found]
+    return [
+        text for i, text in enumerate(found) if not any(i != j and text in parts[j] for j in range(len(found)))
+    ]

@@ -1,60 +1,70 @@
-"""The readable publication: `report.html` (bilingual, self-contained) and CSVs.
+"""The readable publication: `report.html` and CSVs, from the protected aggregates only.
 
-`write_report(aggregates, out_dir)` renders the protected aggregates only —
-it never sees a record. Charts are matplotlib (Agg backend) SVG embedded
-inline, text kept as text (`svg.fonttype = none`); the page has inline CSS,
-no scripts, and no reference to any other file or origin, so it works
-offline and as an e-mail attachment. Suppressed counts are shown as
-"e fshehur / suppressed", in the tables and in the charts. Below min_cell
-registrants the page says in both languages that no breakdown is published,
-and it names any table withheld because it could not be protected.
+`render(aggregates, langs)` fills the Jinja2 template `templates/report.html`
+(autoescaped) in one or more languages of the form: the first leads, the
+others follow each sentence. `report.html` is Albanian with English, as the
+ministry publishes; `report.<lang>.html` is one language. Words come from
+the page's catalogues and reference lists (labels.py). Charts are matplotlib
+(Agg backend) SVG embedded inline, text kept as text (`svg.fonttype =
+none`) at one size in every chart; the page has inline CSS, no scripts, and
+no reference to any other file or origin, so it works offline and as an
+e-mail attachment.
 
-`write_csvs(aggregates, out_dir)` writes one CSV per table: its dimensions,
-`count` (empty when suppressed) and `suppressed`; margins are extra rows
-whose other dimension is `TOTAL`.
-
-Both write each file to a temporary file in `out_dir` and `os.replace` it
-into place, so a failure leaves no half-written file.
+`render_csvs(aggregates)` gives one CSV per table: its dimensions, `count`
+(empty when suppressed) and `suppressed`; margins are extra rows whose other
+dimension is `TOTAL`. `write_report` and `write_csvs` write each file to a
+temporary file beside it and rename it into place, so a failure leaves no
+half-written file.
 """
 
 from __future__ import annotations
 
 import csv
-import html
 import io
 import multiprocessing as mp
 import os
 import re
 import tempfile
-from collections.abc import Iterable
+import textwrap
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import matplotlib
+from markupsafe import Markup, escape
 
 from ..errors import WorkerDied
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from .labels import TEXT, label  # noqa: E402
+from .labels import COUNTRY_DIMENSIONS, DIMENSION_NAMES, LANGUAGES, gettext, labels, title  # noqa: E402
 
-__all__ = ["render", "render_csvs", "write_csvs", "write_report"]
+__all__ = ["BILINGUAL", "render", "render_csvs", "report_files", "write_csvs", "write_report"]
 
+BILINGUAL = ("sq", "en")
 CHARTS = ("residence_country", "origin_country", "origin_municipality", "education_level", "occupation", "engagement")
 NUMBERS_ONLY = ("status", "field_of_study", "age_band", "sex", "emigration_reason")
+CROSS = ("residence_country_by_status", "residence_country_by_education_level")
+LONG = COUNTRY_DIMENSIONS | {"origin_municipality"}  # charts of these show the TOP largest
 TOP = 15
+LABEL_POINTS = 9  # every chart's text, at the size it is drawn (the SVG keeps its size in pt)
+LABEL_WIDTH = 40  # characters on one line of a bar's label; longer ones wrap
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0 auto;max-width:70rem;padding:1rem;
 color:#1b1b1b;line-height:1.45}
 h1{font-size:1.7rem;margin-bottom:.2rem}h2{font-size:1.25rem;margin-top:2.2rem;border-bottom:2px solid #cc1f2d}
-.en{color:#555}.lead{font-size:1.2rem}
-.pair{display:flex;flex-wrap:wrap;gap:1.5rem;align-items:flex-start}.chart{flex:1 1 26rem;min-width:18rem}
-.chart svg{width:100%;height:auto}table{border-collapse:collapse;font-size:.9rem}
+.also{color:#555}.lead{font-size:1.2rem}
+.pair{display:flex;flex-wrap:wrap;gap:1.5rem;align-items:flex-start}.chart{flex:0 1 auto;min-width:18rem}
+.chart svg{max-width:100%;height:auto}.numbers{overflow-x:auto;max-width:100%}
+table{border-collapse:collapse;font-size:.9rem}
 td,th{padding:.15rem .6rem;border-bottom:1px solid #ddd;text-align:left}
-td.n{text-align:right;font-variant-numeric:tabular-nums}
+td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 .sup{color:#8a4b00;font-style:italic}.note{font-size:.9rem;color:#444}
 """
 
@@ -73,9 +83,37 @@ def _atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
-def _both(key: str, **fmt: object) -> str:
-    sq, en = TEXT[key]
-    return f'{html.escape(sq.format(**fmt))} <span class="en">/ {html.escape(en.format(**fmt))}</span>'
+def _number(n: int) -> str:
+    return f"{n:,}".replace(",", " ")
+
+
+@dataclass
+class _Words:
+    """Sentences and labels in the report's languages, the first leading."""
+
+    langs: Sequence[str]
+
+    def each(self, message: str, **fmt: Any) -> list[str]:
+        """`message` in each language; a format value may be a mapping by language."""
+        out = []
+        for lang in self.langs:
+            values = {k: v[lang] if isinstance(v, Mapping) else v for k, v in fmt.items()}
+            out.append(gettext(message, lang).format(**values))
+        return list(dict.fromkeys(out))
+
+    def say(self, message: str, **fmt: Any) -> Markup:
+        return lead(self.each(message, **fmt))
+
+    def plain(self, message: str, **fmt: Any) -> str:
+        return " / ".join(self.each(message, **fmt))
+
+    def name(self, dimension: str, code: str) -> str:
+        return " / ".join(labels(dimension, code, self.langs))
+
+    def shown(self, count: int | None) -> Markup:
+        if count is None:
+            return Markup('<span class="sup">{}</span>').format(self.say("suppressed"))
+        return escape(_number(count))
 
 
 def _cells(table: dict[str, Any]) -> list[tuple[str, int | None]]:
@@ -83,36 +121,77 @@ def _cells(table: dict[str, Any]) -> list[tuple[str, int | None]]:
     return [(c[dim], c["count"]) for c in table["cells"]]
 
 
-def _chart(table: dict[str, Any]) -> str:
+@dataclass
+class _Chart:
+    """What one bar chart shows, and what it leaves out."""
+
+    bars: list[tuple[str, int | None]]  # (label, count); None: suppressed
+    more_published: int = 0  # published rows left out (past the TOP largest)
+    suppressed: int = 0  # suppressed rows left out
+
+
+def _chart_rows(table: dict[str, Any], words: _Words) -> _Chart:
     dim = table["dimensions"][0]
     cells = _cells(table)
-    names_of = {code: " / ".join(dict.fromkeys(label(dim, code))) for code, _ in cells}
-    if dim in ("residence_country", "origin_country", "origin_municipality"):
-        hidden = sum(1 for c in cells if c[1] is None)
-        cells = sorted((c for c in cells if c[1]), key=lambda c: -int(c[1] or 0))[:TOP]
-        if hidden:
-            cells.append(("", None))
-            names_of[""] = f"+{hidden}"
-    cells = list(reversed(cells))
-    names = [names_of[code] for code, _ in cells]
-    values = [count or 0 for _, count in cells]
-    with plt.rc_context({"svg.fonttype": "none", "svg.hashsalt": "dvr", "font.size": 9}):
-        fig, ax = plt.subplots(figsize=(6.4, 0.28 * len(cells) + 0.9))
-        bars = ax.barh(range(len(cells)), values, color="#cc1f2d")
+    if dim not in LONG:
+        return _Chart([(words.name(dim, code), count) for code, count in cells])
+    published = sorted((c for c in cells if c[1]), key=lambda c: (-int(c[1] or 0), c[0]))
+    shown = published[:TOP]
+    chart = _Chart(
+        [(words.name(dim, code), count) for code, count in shown],
+        more_published=len(published) - len(shown),
+        suppressed=sum(1 for c in cells if c[1] is None),
+    )
+    left_out = []
+    if chart.more_published:
+        left_out.append(words.plain("+{n} more published", n=chart.more_published))
+    if chart.suppressed:
+        left_out.append(words.plain("+{n} suppressed", n=chart.suppressed))
+    if left_out:
+        chart.bars.append(("; ".join(left_out), 0))
+    return chart
+
+
+def _chart_note(chart: _Chart, words: _Words) -> Markup | None:
+    """The sentence that says which rows a chart leaves out (the table lists them all)."""
+    shown = len(chart.bars) - (1 if chart.more_published or chart.suppressed else 0)
+    published = shown + chart.more_published
+    if chart.more_published and chart.suppressed:
+        return words.say(
+            "The chart shows the {shown} largest of the {published} published rows and leaves out {hidden}"
+            " suppressed rows; the table lists them all.",
+            shown=shown,
+            published=published,
+            hidden=chart.suppressed,
+        )
+    if chart.more_published:
+        return words.say(
+            "The chart shows the {shown} largest of the {published} published rows; the table lists them all.",
+            shown=shown,
+            published=published,
+        )
+    if chart.suppressed:
+        return words.say(
+            "The chart leaves out {hidden} suppressed rows; the table lists them.", hidden=chart.suppressed
+        )
+    return None
+
+
+def _draw(chart: _Chart) -> str:
+    """The chart as inline SVG, its size in pt, so its text is LABEL_POINTS in every chart."""
+    bars = list(reversed(chart.bars))
+    values = [count or 0 for _, count in bars]
+    names = [textwrap.fill(name, LABEL_WIDTH) for name, _ in bars]
+    lines = max((name.count("\n") + 1 for name in names), default=1)
+    row = 0.16 * lines + 0.12  # inches per bar: room for its label's lines
+    with plt.rc_context({"svg.fonttype": "none", "svg.hashsalt": "dvr", "font.size": LABEL_POINTS}):
+        fig, ax = plt.subplots(figsize=(6.4, row * len(bars) + 0.9))
+        drawn = ax.barh(range(len(bars)), values, color="#cc1f2d")
         top = max(values, default=1) or 1
-        for i, ((_, count), bar) in enumerate(zip(cells, bars, strict=True)):
-            if count is None:
-                ax.text(
-                    0,
-                    i,
-                    f" {TEXT['suppressed'][0]} / {TEXT['suppressed'][1]}",
-                    va="center",
-                    color="#8a4b00",
-                    style="italic",
-                )
-            else:
-                ax.text(bar.get_width() + top * 0.01, i, f"{count:,}".replace(",", " "), va="center")
-        ax.set_yticks(range(len(cells)), names)
+        for i, ((_, count), bar) in enumerate(zip(bars, drawn, strict=True)):
+            if count:
+                ax.text(bar.get_width() + top * 0.01, i, _number(count), va="center")
+        ax.set_yticks(range(len(bars)), names)
         ax.set_xlim(0, top * 1.18)
         ax.spines[["top", "right"]].set_visible(False)
         fig.tight_layout()
@@ -120,141 +199,152 @@ def _chart(table: dict[str, Any]) -> str:
         fig.savefig(buf, format="svg", metadata={"Date": None})
         plt.close(fig)
     svg = buf.getvalue()
-    svg = re.sub(r"<metadata>.*?</metadata>", "", svg[svg.index("<svg") :], flags=re.DOTALL)
-    return re.sub(r'\s(width|height)="[^"]*pt"', "", svg, count=2)
+    return re.sub(r"<metadata>.*?</metadata>", "", svg[svg.index("<svg") :], flags=re.DOTALL)
 
 
-def _number_table(table: dict[str, Any]) -> str:
+def _mark_suppressed(chart: _Chart, words: _Words) -> _Chart:
+    """A short code list keeps its suppressed rows in the chart, named as suppressed."""
+    marked = words.plain("suppressed")
+    chart.bars = [(name if count is not None else f"{name} ({marked})", count) for name, count in chart.bars]
+    return chart
+
+
+def _one_way_rows(table: dict[str, Any], words: _Words) -> list[dict[str, Any]]:
     dim = table["dimensions"][0]
-    rows = []
     cells = _cells(table)
-    if dim in ("residence_country", "origin_country", "origin_municipality"):
+    if dim in LONG:
         # largest first by published count; suppressed ones last in code order (their order reveals nothing)
         cells = sorted(cells, key=lambda c: (c[1] is None, -(c[1] or 0), c[0]))
-    for code, count in cells:
-        sq, en = label(dim, code)
-        name = html.escape(sq if sq == en else f"{sq} / {en}")
-        shown = f'<span class="sup">{_both("suppressed")}</span>' if count is None else f"{count:,}".replace(",", " ")
-        rows.append(f'<tr><td>{name}</td><td class="n">{shown}</td></tr>')
-    total = table["margins"]["total"]
-    total_text = _both("suppressed") if total is None else f"{total:,}".replace(",", " ")
-    rows.append(f'<tr><th>{_both("total")}</th><td class="n"><b>{total_text}</b></td></tr>')
-    head = f"<tr><th>{_both('category')}</th><th>{_both('count')}</th></tr>"
-    return f'<div class="numbers"><table>{head}{"".join(rows)}</table></div>'
+    return [{"name": words.name(dim, code), "count": count} for code, count in cells]
 
 
-def _withheld(aggregates: dict[str, Any]) -> str:
-    """Plain words for what is not published: every breakdown, or some tables."""
-    d = aggregates["disclosure"]
-    if not aggregates["tables"]:
-        return f'<p class="lead">{_both("no_breakdown", n=d["min_cell"])}</p>'
-    names = d.get("withheld_tables", [])
-    if not names:
-        return ""
-    sq, en = (", ".join(TEXT[name][lang] for name in names) for lang in (0, 1))
-    text = TEXT["withheld_tables"]
-    return (
-        f'<p class="note">{html.escape(text[0].format(names=sq))} '
-        f'<span class="en">/ {html.escape(text[1].format(names=en))}</span></p>'
+def _cross(table: dict[str, Any], words: _Words) -> dict[str, Any]:
+    """A two-way table: rows of the first dimension (largest first), columns of the second."""
+    rows_dim, cols_dim = table["dimensions"]
+    margins = table["margins"]
+    col_codes = [entry[cols_dim] for entry in margins[cols_dim]]
+    counts = {(c[rows_dim], c[cols_dim]): c["count"] for c in table["cells"]}
+    row_entries = sorted(margins[rows_dim], key=lambda e: (e["count"] is None, -(e["count"] or 0), e[rows_dim]))
+    return {
+        "row_title": words.say(DIMENSION_NAMES[rows_dim]),
+        "columns": [words.name(cols_dim, code) for code in col_codes],
+        "rows": [
+            {
+                "name": words.name(rows_dim, e[rows_dim]),
+                "cells": [counts.get((e[rows_dim], code), 0) for code in col_codes],
+                "total": e["count"],
+            }
+            for e in row_entries
+        ],
+        "column_totals": [entry["count"] for entry in margins[cols_dim]],
+    }
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("publication.report", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
     )
 
 
-def _protection(aggregates: dict[str, Any]) -> str:
-    d = aggregates["disclosure"]
-    if not aggregates["tables"]:
-        sq = (
-            f"Me më pak se {d['min_cell']} të regjistruar publikohet vetëm numri i tyre: asnjë tabelë, asnjë zero, "
-            "asnjë qelizë. Emrat, datëlindjet, e-mailet, qytetet dhe profesionet nuk publikohen kurrë."
-        )
-        en = (
-            f"With fewer than {d['min_cell']} registrants only their number is published: no table, no zero, no "
-            "cell. Names, birth dates, e-mails, cities and professions are never published."
-        )
-        return f'<p>{html.escape(sq)}</p><p class="en">{html.escape(en)}</p>'
-    sq = (
-        f"Asnjë numër nën {d['min_cell']} nuk publikohet (përveç zeros): {d['primary_suppressed']} numra të vegjël "
-        f"u fshehën, dhe {d['complementary_suppressed']} të tjerë u fshehën që të parët të mos rikrijohen nga "
-        "totalet, rreshtat, kolonat ose tabelat e tjera. Për çdo numër të fshehur, shifrat e publikuara lejojnë "
-        f"vlera nga të paktën {d['protection_level']} njësi larg njëra-tjetrës. Emrat, datëlindjet, e-mailet, "
-        "qytetet dhe profesionet nuk publikohen kurrë; kush u regjistrua më shumë se një herë numërohet një herë "
-        "(regjistrimi i fundit)."
-    )
-    en = (
-        f"No count below {d['min_cell']} is published (except zero): {d['primary_suppressed']} small counts were "
-        f"suppressed, and {d['complementary_suppressed']} more so that they cannot be recomputed from totals, rows, "
-        "columns or other tables. For every suppressed count, the published numbers allow values at least "
-        f"{d['protection_level']} apart. Names, birth dates, e-mails, cities and professions are never published; "
-        "a person who registered more than once is counted once (their latest registration)."
-    )
-    parts = [f"<p>{html.escape(sq)}</p>", f'<p class="en">{html.escape(en)}</p>']
-    if d.get("epsilon") is not None:
-        parts.append(
-            f"<p>{html.escape('Para fshehjes, çdo numri iu shtua zhurmë e rastësishme (privatësi diferenciale, ε = ')}"
-            f'{d["epsilon"]:g}).</p><p class="en">Before suppression, random noise was added to every count '
-            f"(differential privacy, ε = {d['epsilon']:g}, OpenDP discrete Laplace), split as follows:</p>"
-        )
-        rows = "".join(
-            f'<tr><td>{html.escape(b["release"])}</td><td class="n">{b["epsilon"]:.4f}</td>'
-            f'<td class="n">{b["scale"]:.2f}</td></tr>'
-            for b in d["budget"]
-        )
-        parts.append(f"<table><tr><th>release</th><th>ε</th><th>scale</th></tr>{rows}</table>")
-    return "".join(parts)
-
-
-def _charts(tables: list[dict[str, Any]]) -> dict[str, str]:
-    """Each table's chart as SVG, by table name; drawn in parallel on every
-    core (matplotlib lays out each chart twice, which takes most of publish's
-    report time)."""
-    workers = min(len(tables), os.cpu_count() or 1)
+def _charts(drawings: list[_Chart]) -> list[str]:
+    """Each chart as SVG, drawn in parallel on every core (matplotlib lays out
+    each chart twice, which takes most of publish's report time)."""
+    workers = min(len(drawings), os.cpu_count() or 1)
     if workers < 2:
-        return {t["name"]: _chart(t) for t in tables}
+        return [_draw(c) for c in drawings]
     pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"))
     try:
-        return dict(zip((t["name"] for t in tables), pool.map(_chart, tables), strict=True))
+        return list(pool.map(_draw, drawings))
     except BrokenProcessPool:
         raise WorkerDied() from None
     finally:
         pool.shutdown(wait=True, cancel_futures=True)  # no worker outlives the call
 
 
-def render(aggregates: dict[str, Any]) -> str:
-    """The report page as a string."""
+def render(aggregates: dict[str, Any], langs: Sequence[str] = BILINGUAL) -> str:
+    """The report page in `langs` (languages of the form; the first leads)."""
+    unknown = [lang for lang in langs if lang not in LANGUAGES]
+    if not langs or unknown:
+        raise ValueError(f"a report is drawn in languages of the form ({', '.join(LANGUAGES)}); got {list(langs)}")
+    words = _Words(langs)
     tables = {t["name"]: t for t in aggregates["tables"]}
-    charts = _charts([tables[name] for name in CHARTS if name in tables])
+    charted = [name for name in CHARTS if name in tables]
+    drawings = {}
+    for name in charted:
+        chart = _chart_rows(tables[name], words)
+        drawings[name] = chart if tables[name]["dimensions"][0] in LONG else _mark_suppressed(chart, words)
+    svgs = dict(zip(charted, _charts([drawings[name] for name in charted]), strict=True))
     sections = []
-    for name in CHARTS + NUMBERS_ONLY:
+    for name in CHARTS + NUMBERS_ONLY + CROSS:
         table = tables.get(name)
         if table is None:
             continue
-        chart = f'<div class="chart">{charts[name]}</div>' if name in CHARTS else ""
-        note = ""
-        if name in ("residence_country", "origin_country", "origin_municipality") and len(table["cells"]) > TOP:
-            note = f'<p class="note">{_both("top_note", n=TOP)}</p>'
+        notes = []
+        if name in drawings and (note := _chart_note(drawings[name], words)) is not None:
+            notes.append(note)
         if name == "engagement":
-            note = f'<p class="note">{_both("engagement_note")}</p>'
-        body = f'<div class="pair">{chart}{_number_table(table)}</div>'
-        sections.append(f"<section><h2>{_both(name)}</h2>{note}{body}</section>")
-    registrants = f"{aggregates['registrants']:,}".replace(",", " ")
-    return (
-        '<!DOCTYPE html>\n<html lang="sq"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{html.escape(TEXT['title'][0])} / {html.escape(TEXT['title'][1])}</title>"
-        f"<style>{_CSS}</style></head><body>"
-        f"<h1>{_both('title')}</h1>"
-        f'<p class="lead"><b>{registrants}</b> {_both("registrants")} · {html.escape(aggregates["generated_on"])}</p>'
-        + _withheld(aggregates)
-        + "".join(sections)
-        + f"<section><h2>{_both('protected')}</h2>{_protection(aggregates)}</section>"
-        + "</body></html>\n"
+            notes.append(words.say("A person may tick several options, so these do not add up to the total."))
+        section: dict[str, Any] = {
+            "title": _title(name, words),
+            "notes": notes,
+            "chart": Markup(svgs[name]) if name in svgs else None,  # noqa: S704 - matplotlib's SVG escapes its text
+            "total": table["margins"]["total"],
+            "columns": None,
+        }
+        if name in CROSS:
+            section |= _cross(table, words)
+        else:
+            section["rows"] = _one_way_rows(table, words)
+        sections.append(section)
+    d = aggregates["disclosure"]
+    withheld = {lang: ", ".join(title(t, lang) for t in d.get("withheld_tables", [])) for lang in langs}
+    return _environment().get_template("report.html").render(
+        _=lambda message: message,  # marks a message for extraction; `say` translates it
+        say=words.say,
+        plain=words.plain,
+        shown=words.shown,
+        number=_number,
+        langs=langs,
+        css=_CSS,
+        registrants=aggregates["registrants"],
+        generated_on=aggregates["generated_on"],
+        sections=sections,
+        withheld=withheld if d.get("withheld_tables") else None,
+        disclosure=d,
+        epsilon=f"{d['epsilon']:g}" if d.get("epsilon") is not None else None,
     )
 
 
-def write_report(aggregates: dict[str, Any], out_dir: Path) -> list[Path]:
-    """Write `report.html` into `out_dir`; return the paths written."""
-    path = Path(out_dir) / "report.html"
-    _atomic_write(path, render(aggregates).encode("utf-8"))
-    return [path]
+def _title(name: str, words: _Words) -> Markup:
+    return lead(list(dict.fromkeys(title(name, lang) for lang in words.langs)))
+
+
+def lead(texts: Sequence[str]) -> Markup:
+    """The first text, then each other one greyed after a slash; all escaped."""
+    first, *rest = texts
+    return escape(first) + Markup("").join(Markup(' <span class="also">/ {}</span>').format(t) for t in rest)
+
+
+def report_files(aggregates: dict[str, Any], languages: Iterable[str] = ()) -> dict[str, bytes]:
+    """`report.html` (Albanian with English) and `report.<lang>.html` for each of `languages`."""
+    files = {"report.html": render(aggregates).encode("utf-8")}
+    for lang in dict.fromkeys(languages):
+        files[f"report.{lang}.html"] = render(aggregates, (lang,)).encode("utf-8")
+    return files
+
+
+def write_report(aggregates: dict[str, Any], out_dir: Path, languages: Iterable[str] = ()) -> list[Path]:
+    """Write the report files into `out_dir`; return the paths written."""
+    written = []
+    for name, data in report_files(aggregates, languages).items():
+        path = Path(out_dir) / name
+        _atomic_write(path, data)
+        written.append(path)
+    return written
 
 
 def _csv_rows(table: dict[str, Any]) -> Iterable[list[str]]:
