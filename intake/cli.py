@@ -16,7 +16,7 @@ from vault import VaultError
 
 from .config import IntakeConfig
 from .export import ExportFailed, export_batch
-from .keyring import add_bundle
+from .keyring import add_bundle, load_keyring
 from .log_cmd import log
 from .page_cmd import page
 from .store import StoreError
@@ -78,7 +78,14 @@ def keys_add(data_dir: Path, bundle_file: Path, rotation_file: Path | None) -> N
     data_dir.mkdir(parents=True, exist_ok=True)
     bundle, new = add_bundle(config.keys_path, obj, rotation=rotation)
     state = "installed" if new else "already installed"
-    click.echo(f"key {bundle.kid} {state}; it is the current key (fingerprint {bundle.kid[:16]})")
+    ring = load_keyring(config.keys_path)
+    if ring.current == bundle.kid:
+        click.echo(f"key {bundle.kid} {state}; it is the current key (fingerprint {bundle.kid[:16]})")
+    else:
+        click.echo(
+            f"key {bundle.kid} {state}; it is the X25519 companion of the current key {ring.current}:"
+            " the page seals to it, with a notice, in a browser without X-Wing"
+        )
     signer, made = ensure_log_key(data_dir)
     if made:
         click.echo(f"transparency log key made: {signer.verifier().encode()} (see `intake log key`)")

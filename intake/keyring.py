@@ -29,6 +29,19 @@ class Keyring:
         `rotations`, the statements the page follows from its pinned key."""
         return {"current": self.current, "keys": [b.to_json() for b in self.bundles], "rotations": self.rotations}
 
+    def is_companion(self, bundle: KeyBundle) -> bool:
+        """Is `bundle` the version 1 companion of the current version 2 key:
+        an X25519 bundle of the same epoch (the same signing key), which the
+        page seals to in a browser without X-Wing (docs/registrant-page.md)?"""
+        current = next((b for b in self.bundles if b.kid == self.current), None)
+        return (
+            current is not None
+            and current.version == 2
+            and bundle.version == 1
+            and bundle.signing_key is not None
+            and bundle.signing_key == current.signing_key
+        )
+
     def pinned_signing_key(self) -> bytes | None:
         """The ministry signing key the page pins: from the first (root)
         bundle's signing key, through the rotation statements that verify,
@@ -68,6 +81,9 @@ def add_bundle(
 ) -> tuple[KeyBundle, bool]:
     """Check a signed bundle and add it; return it and whether it was new.
 
+    The version 1 companion of the current version 2 key (the same signing
+    key) is added beside it and does not become current.
+
     The first bundle pins the ministry's signing key. A bundle signed by
     another signing key is accepted only with a rotation statement
     (`keyholder rotate` writes it) signed by an installed signing key; the
@@ -91,6 +107,7 @@ def add_bundle(
     if not new and existing[bundle.kid].raw != bundle.raw:
         raise InvalidKeyBundle(f"a different bundle for kid {bundle.kid} is already installed")
     bundles = ring.bundles + ([bundle] if new else [])
+    make_current = make_current and not ring.is_companion(bundle)
     current = bundle.kid if make_current or ring.current is None else ring.current
     body: dict[str, Any] = {"format": KEYRING_FORMAT, "current": current, "keys": [b.to_json() for b in bundles]}
     if rotations:

@@ -223,7 +223,7 @@ def finish_rotation(vault: Station, result: AuditResult) -> None:
     if bundle is None:
         return
     write_json(vault.rotation_path, read_json(vault.epoch_dir(bundle.kid) / ROTATION_NAME))
-    write_json(vault.bundle_path, bundle.to_json())
+    vault.make_current(bundle)
     result.pending_rotation = None
     result.finished_rotation = bundle.kid
     result.warnings.insert(0, finished_rotation_message(vault, bundle.kid))

@@ -23,7 +23,7 @@ from . import audit
 from .errors import KeyholderError
 from .prompter import Prompter
 from .shareio import read_share_file, write_custody, write_share_files
-from .station import Station, write_json
+from .station import NEW_KEY_VERSION, Station, epoch_bundles, write_json
 
 __all__ = ["NewEpoch", "check_quorum", "make_epoch", "officer_list", "run_ceremony", "write_epoch_files"]
 
@@ -77,7 +77,7 @@ def prove_shares(shares: list[str], threshold: int, key: UnlockedKey) -> None:
     canary = seal(f'{{"canary": "dvr key ceremony {key.kid}"}}'.encode(), key.public_key)
     for quorum in (shares[:threshold], shares[-threshold:]):
         try:
-            again = derive_keys(combine_shares(quorum).master_secret)
+            again = derive_keys(combine_shares(quorum).master_secret, key.version)
             open_envelope(canary, again)
         except (ShareError, InvalidEnvelope):
             raise KeyholderError(f"the shares do not give the key back; {_STOPPED}") from None
@@ -116,10 +116,12 @@ def _hand_out(ui: Prompter, number: int, count: int, officer: str, share: str, k
     raise KeyholderError(f"{officer} could not confirm share {number}; {_STOPPED}")
 
 
-def make_epoch(officers: list[str], threshold: int, shares_out: Path | None, ui: Prompter) -> NewEpoch:
+def make_epoch(
+    officers: list[str], threshold: int, shares_out: Path | None, ui: Prompter, version: int = NEW_KEY_VERSION
+) -> NewEpoch:
     """Draw a master secret, split it, hand the shares out, and prove them."""
     master = new_master_secret()
-    key = derive_keys(master)
+    key = derive_keys(master, version)
     split = split_secret(master, threshold, len(officers))
     prove_shares(list(split.shares), threshold, key)
     if shares_out is not None:
@@ -139,19 +141,25 @@ def write_epoch_files(vault: Station, epoch: NewEpoch, extra: dict[str, dict[str
     write_custody(vault, epoch.key.kid, epoch.split, epoch.officers)
     for name, obj in (extra or {}).items():
         write_json(vault.epoch_dir(epoch.key.kid) / name, obj)
-    write_json(vault.epoch_dir(epoch.key.kid) / "bundle.json", epoch.bundle.to_json())
+    for name, bundle in epoch_bundles(epoch.master, epoch.key).items():
+        write_json(vault.epoch_dir(epoch.key.kid) / name, bundle.to_json())
 
 
 def run_ceremony(
-    vault: Station, officers: list[str], threshold: int, shares_out: Path | None, ui: Prompter
+    vault: Station,
+    officers: list[str],
+    threshold: int,
+    shares_out: Path | None,
+    ui: Prompter,
+    version: int = NEW_KEY_VERSION,
 ) -> NewEpoch:
-    """Make a new vault whose key is held by the officers' shares."""
+    """Make a new vault whose key (of key `version`) is held by the officers' shares."""
     if vault.root.exists() and any(vault.root.iterdir()):
         raise KeyholderError(f"{vault.root} exists and is not empty; a ceremony makes a new vault")
     check_quorum(len(officers), threshold)
-    epoch = make_epoch(officers, threshold, shares_out, ui)
+    epoch = make_epoch(officers, threshold, shares_out, ui, version)
     with vault.making(epoch.key.kid):
         audit.start_log(vault, "ceremony", epoch.key, epoch.custody_details())
         write_epoch_files(vault, epoch)
-        write_json(vault.bundle_path, epoch.bundle.to_json())
+        vault.make_current(epoch.bundle)
     return epoch

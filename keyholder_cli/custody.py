@@ -18,7 +18,7 @@ from . import audit
 from .errors import KeyholderError
 from .prompter import Prompter
 from .shareio import read_json
-from .station import Station, write_json
+from .station import NEW_KEY_VERSION, Station, epoch_bundles, write_json
 
 __all__ = ["init_vault", "kdf_cost", "read_passphrase", "unlock_with_passphrase"]
 
@@ -44,26 +44,29 @@ def read_passphrase(passphrase_file: Path | None, *, confirm: bool, ui: Prompter
     return passphrase.encode("utf-8")
 
 
-def save_epoch(vault: Station, key: UnlockedKey, custody: dict[str, object], custody_name: str) -> None:
-    """Write an epoch's public bundle and custody file, and make it current."""
+def save_epoch(
+    vault: Station, master: bytes, key: UnlockedKey, custody: dict[str, object], custody_name: str
+) -> None:
+    """Write an epoch's public bundles and custody file, and make it current."""
     epoch = vault.epoch_dir(key.kid)
     epoch.mkdir(parents=True, exist_ok=True)
-    bundle = key.bundle().to_json()
     write_json(epoch / custody_name, custody, mode=0o600)
-    write_json(epoch / "bundle.json", bundle)
-    write_json(vault.bundle_path, bundle)
+    bundles = epoch_bundles(master, key)
+    for name, bundle in bundles.items():
+        write_json(epoch / name, bundle.to_json())
+    vault.make_current(bundles["bundle.json"])
 
 
-def init_vault(vault: Station, passphrase: bytes) -> UnlockedKey:
-    """Make a new vault with one key epoch under passphrase custody."""
+def init_vault(vault: Station, passphrase: bytes, version: int = NEW_KEY_VERSION) -> UnlockedKey:
+    """Make a new vault with one key epoch (of key `version`) under passphrase custody."""
     if vault.exists():
         raise KeyholderError(f"{vault.root} already holds a vault; refusing to overwrite it")
     master = new_master_secret()
-    key = derive_keys(master)
-    keyfile = seal_keyfile(master, passphrase, kdf_cost())
+    key = derive_keys(master, version)
+    keyfile = seal_keyfile(master, passphrase, kdf_cost(), kid=key.kid)
     with vault.making(key.kid):
         audit.start_log(vault, "init", key, {"custody": "passphrase"})  # the signed first entry (issue 4)
-        save_epoch(vault, key, keyfile, "keyfile.json")
+        save_epoch(vault, master, key, keyfile, "keyfile.json")
     return key
 
 
@@ -75,10 +78,13 @@ def unlock_with_passphrase(vault: Station, passphrase: bytes) -> dict[str, Unloc
         path = vault.epoch_dir(kid) / "keyfile.json"
         if not path.exists():
             continue
-        _master, key = open_keyfile(read_json(path), passphrase)
+        master, key = open_keyfile(read_json(path), passphrase)
         if key.public_key != bundle.public_key:
             raise KeyholderError(f"the key file of epoch {kid} does not match its bundle")
         keys[kid] = key
+        companion = vault.companion_key(master, key)
+        if companion is not None:
+            keys[companion.kid] = companion
     if not keys:
         raise KeyholderError("this vault has no passphrase key file; unlock it with --share-file")
     return keys

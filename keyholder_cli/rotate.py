@@ -27,7 +27,7 @@ from . import audit
 from .ceremony import check_quorum, make_epoch, write_epoch_files
 from .custody import kdf_cost, read_passphrase
 from .prompter import Prompter
-from .station import ROTATION_NAME, Station, write_json
+from .station import NEW_KEY_VERSION, ROTATION_NAME, Station, epoch_bundles, write_json
 from .unlock import PREVIOUS_NAME, Unlocked
 
 __all__ = ["ROTATION_NAME", "Rotated", "rotate_to_passphrase", "rotate_to_shares", "rotation_attempt"]
@@ -74,7 +74,7 @@ def _finish(
     audit.append(vault, state, "rotation", {**custody, "statement": statement}, key)
     statement_path = vault.rotation_path
     write_json(statement_path, statement)
-    write_json(vault.bundle_path, bundle.to_json())
+    vault.make_current(bundle)
     return Rotated(unlocked.current.kid, bundle, statement_path)
 
 
@@ -86,27 +86,40 @@ def rotate_to_shares(
     threshold: int,
     shares_out: Path | None,
     ui: Prompter,
+    version: int = NEW_KEY_VERSION,
 ) -> Rotated:
     check_quorum(len(officers), threshold)
-    epoch = make_epoch(officers, threshold, shares_out, ui)
+    epoch = make_epoch(officers, threshold, shares_out, ui, version)
     statement = rotation_statement(unlocked.current, epoch.bundle)
-    previous = wrap_master(epoch.master, unlocked.master)
+    previous = _wrap(epoch.master, epoch.key, unlocked)
     write_epoch_files(vault, epoch, {PREVIOUS_NAME: previous, ROTATION_NAME: statement})
     return _finish(vault, state, unlocked, epoch.key, epoch.bundle, statement, epoch.custody_details())
 
 
+def _wrap(master: bytes, key: UnlockedKey, unlocked: Unlocked) -> dict[str, Any]:
+    """The current epoch's master secret wrapped under the new epoch's (`previous.json`)."""
+    return wrap_master(master, unlocked.master, wrapping_kid=key.kid, wrapped_kid=unlocked.current.kid)
+
+
 def rotate_to_passphrase(
-    vault: Station, state: audit.AuditResult, unlocked: Unlocked, new_passphrase_file: Path | None, ui: Prompter
+    vault: Station,
+    state: audit.AuditResult,
+    unlocked: Unlocked,
+    new_passphrase_file: Path | None,
+    ui: Prompter,
+    version: int = NEW_KEY_VERSION,
 ) -> Rotated:
     passphrase = read_passphrase(new_passphrase_file, confirm=True, ui=ui)
     master = new_master_secret()
-    key = derive_keys(master)
-    bundle = key.bundle()
+    key = derive_keys(master, version)
+    bundles = epoch_bundles(master, key)
+    bundle = bundles["bundle.json"]
     statement = rotation_statement(unlocked.current, bundle)
     epoch = vault.epoch_dir(key.kid)
     epoch.mkdir(parents=True, exist_ok=True)
-    write_json(epoch / "keyfile.json", seal_keyfile(master, passphrase, kdf_cost()), mode=0o600)
-    write_json(epoch / PREVIOUS_NAME, wrap_master(master, unlocked.master))
+    write_json(epoch / "keyfile.json", seal_keyfile(master, passphrase, kdf_cost(), kid=key.kid), mode=0o600)
+    write_json(epoch / PREVIOUS_NAME, _wrap(master, key, unlocked))
     write_json(epoch / ROTATION_NAME, statement)
-    write_json(epoch / "bundle.json", bundle.to_json())
+    for name, obj in bundles.items():
+        write_json(epoch / name, obj.to_json())
     return _finish(vault, state, unlocked, key, bundle, statement, {"custody": "passphrase"})

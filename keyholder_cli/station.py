@@ -3,7 +3,9 @@ not to be confused with the `vault` package, the cryptographic core), as in
 docs/formats.md:
 
     V/key-bundle.json            the current public key bundle (to carry to the intake)
+    V/key-bundle-v1.json         its version 1 companion, when the current key is of version 2
     V/epochs/<kid>/bundle.json   every key epoch's public bundle
+    V/epochs/<kid>/bundle-v1.json  a version 2 epoch's version 1 companion (docs/formats.md)
     V/epochs/<kid>/keyfile.json  passphrase custody of that epoch's master secret
     V/envelopes.sqlite           imported envelopes, still sealed, and the import history
     V/audit.log                  the signed, hash-chained log of every key use
@@ -22,15 +24,37 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vault import KeyBundle, load_bundle
+from vault import KeyBundle, UnlockedKey, derive_keys, load_bundle
 from vault.canonical import strict_json
 
 from .errors import KeyholderError, VaultNotFound
 from .files import atomic_write
 
-__all__ = ["ROTATION_NAME", "Station", "atomic_write", "write_json"]
+__all__ = [
+    "COMPANION_NAME",
+    "NEW_KEY_VERSION",
+    "ROTATION_NAME",
+    "Station",
+    "atomic_write",
+    "epoch_bundles",
+    "write_json",
+]
 
 ROTATION_NAME = "rotation.json"  # an epoch's rotation statement, in its directory
+# A version 2 (X-Wing) epoch also publishes the version 1 (X25519) key of the
+# same master secret, signed by the same signing key: the page seals to it,
+# with a notice, in a browser without X-Wing (docs/registrant-page.md).
+COMPANION_NAME = "bundle-v1.json"
+NEW_KEY_VERSION = 2  # new epochs (init, ceremony, rotate) unless --key-version says otherwise
+
+
+def epoch_bundles(master: bytes, key: UnlockedKey) -> dict[str, KeyBundle]:
+    """The public bundles an epoch's directory holds, by file name: its own,
+    and for a version 2 key the version 1 companion."""
+    out = {"bundle.json": key.bundle()}
+    if key.version == 2:
+        out[COMPANION_NAME] = derive_keys(master, 1).bundle()
+    return out
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS envelopes (
@@ -85,6 +109,20 @@ class Station:
         return self.root / "audit.head"
 
     @property
+    def companion_path(self) -> Path:
+        """The current epoch's version 1 companion bundle, carried to the intake with the bundle."""
+        return self.root / "key-bundle-v1.json"
+
+    def make_current(self, bundle: KeyBundle) -> None:
+        """Write `bundle` as the current one, with its epoch's companion beside it (or none)."""
+        companion = self.epoch_dir(bundle.kid) / COMPANION_NAME
+        if companion.exists():
+            write_json(self.companion_path, _read_json(companion))
+        else:
+            self.companion_path.unlink(missing_ok=True)
+        write_json(self.bundle_path, bundle.to_json())
+
+    @property
     def rotation_path(self) -> Path:
         """The latest rotation statement's copy, carried to the intake with the bundle."""
         return self.root / "key-rotation.json"
@@ -106,7 +144,7 @@ class Station:
         try:
             yield
         except BaseException as exc:
-            for path in (self.bundle_path, self.audit_path, self.audit_head_path):
+            for path in (self.bundle_path, self.companion_path, self.audit_path, self.audit_head_path):
                 path.unlink(missing_ok=True)
             shutil.rmtree(self.epoch_dir(kid), ignore_errors=True)
             with suppress(OSError):
@@ -128,12 +166,25 @@ class Station:
         return load_bundle(_read_json(self.require().bundle_path))
 
     def bundles(self) -> dict[str, KeyBundle]:
-        """Every key epoch's bundle, by kid."""
+        """Every key epoch's bundle, and every companion bundle, by kid."""
         out = {}
-        for path in sorted((self.root / "epochs").glob("*/bundle.json")):
-            bundle = load_bundle(_read_json(path))
-            out[bundle.kid] = bundle
+        for name in ("bundle.json", COMPANION_NAME):
+            for path in sorted((self.root / "epochs").glob(f"*/{name}")):
+                bundle = load_bundle(_read_json(path))
+                out[bundle.kid] = bundle
         return out
+
+    def companion_key(self, master: bytes, key: UnlockedKey) -> UnlockedKey | None:
+        """The version 1 companion of the epoch of `key` (its master secret
+        `master`), if the epoch has one; KeyholderError if it does not match."""
+        path = self.epoch_dir(key.kid) / COMPANION_NAME
+        if not path.exists():
+            return None
+        companion = derive_keys(master, 1)
+        bundle = load_bundle(_read_json(path), require_signature=True)
+        if bundle.public_key != companion.public_key or bundle.signing_key != key.signing_key:
+            raise KeyholderError(f"the companion bundle {path} is not that of epoch {key.kid}")
+        return companion
 
     def connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.db_path, isolation_level=None, check_same_thread=False)

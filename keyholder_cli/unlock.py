@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vault import UnlockedKey, VaultError, derive_keys, load_bundle
-from vault.custody import open_keyfile, unwrap_master
+from vault import UnlockedKey, VaultError, load_bundle
+from vault.custody import epoch_key, open_keyfile, unwrap_master
 from vault.shares import InvalidShare, MismatchedShares, NotEnoughShares, combine_shares, describe_share
 
 from . import audit
@@ -105,21 +105,30 @@ def open_current(
         if share_files:
             raise KeyholderError(f"key {bundle.kid[:8]} is held in a passphrase key file; use --passphrase-file")
         master, details = _from_passphrase(vault, bundle.kid, passphrase_file, ui)
-    key = derive_keys(master)
-    if key.public_key != bundle.public_key or key.signing_key != bundle.signing_key:
+    key = epoch_key(master, bundle.kid)
+    if key is None or key.public_key != bundle.public_key or key.signing_key != bundle.signing_key:
         raise KeyholderError(f"the secret recovered is not that of this vault's key {bundle.kid}; nothing was done")
     return master, key, details
 
 
 def _older_epochs(vault: Station, master: bytes, key: UnlockedKey) -> dict[str, UnlockedKey]:
+    """Every epoch's key from the current one back, and each epoch's companion."""
     bundles = vault.bundles()
     keys = {key.kid: key}
+
+    def add_companion(master: bytes, key: UnlockedKey) -> None:
+        companion = vault.companion_key(master, key)
+        if companion is not None:
+            keys[companion.kid] = companion
+
+    add_companion(master, key)
     while (path := vault.epoch_dir(key.kid) / PREVIOUS_NAME).exists():
         master, key = unwrap_master(read_json(path), master)
         bundle = bundles.get(key.kid)
         if bundle is None or bundle.public_key != key.public_key or key.kid in keys:
             raise KeyholderError(f"the epoch chain at {path} does not lead to a known, earlier key epoch")
         keys[key.kid] = key
+        add_companion(master, key)
     return keys
 
 

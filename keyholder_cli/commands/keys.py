@@ -14,11 +14,11 @@ from ..ceremony import check_quorum, officer_list, run_ceremony
 from ..errors import KeyholderError
 from ..rotate import rotate_to_passphrase, rotate_to_shares, rotation_attempt
 from ..shareio import read_custody, read_share_file
-from ..station import Station
+from ..station import NEW_KEY_VERSION, Station
 from ..unlock import unlock_vault
 from .console import ClickPrompter
 
-__all__ = ["ceremony", "check_share", "rotate", "share_file_option"]
+__all__ = ["ceremony", "check_share", "echo_carry", "key_version_option", "rotate", "share_file_option"]
 
 _vault_option = click.option(
     "--vault", "vault_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Vault directory."
@@ -46,6 +46,15 @@ _officer_name_option = click.option(
 )
 
 
+key_version_option = click.option(
+    "--key-version",
+    type=click.Choice(["1", "2"]),
+    default=str(NEW_KEY_VERSION),
+    show_default=True,
+    help="The new key: 2 is X-Wing (post-quantum hybrid), with an X25519 companion for older browsers; 1 is X25519.",
+)
+
+
 def _refuse_shares_in_vault(shares_out: Path | None, vault_dir: Path) -> None:
     if shares_out is not None and shares_out.resolve().is_relative_to(vault_dir.resolve()):
         raise KeyholderError("--shares-out must not be inside the vault: shares never live beside the vault")
@@ -57,18 +66,38 @@ def _refuse_shares_in_vault(shares_out: Path | None, vault_dir: Path) -> None:
 @click.option("--threshold", required=True, type=_count, help="M: how many shares unlock the key.")
 @_shares_out_option
 @_officer_name_option
+@key_version_option
 def ceremony(
-    vault_dir: Path, officers: int, threshold: int, shares_out: Path | None, officer_names: tuple[str, ...]
+    vault_dir: Path,
+    officers: int,
+    threshold: int,
+    shares_out: Path | None,
+    officer_names: tuple[str, ...],
+    key_version: str,
 ) -> None:
     """Make a new vault whose key only M of N officers together can unlock."""
     _refuse_shares_in_vault(shares_out, vault_dir)
     vault = Station(vault_dir)
-    epoch = run_ceremony(vault, officer_list(officer_names, officers), threshold, shares_out, ClickPrompter())
+    names = officer_list(officer_names, officers)
+    epoch = run_ceremony(vault, names, threshold, shares_out, ClickPrompter(), int(key_version))
     click.echo(
         f"vault created in {vault_dir}; key {epoch.key.kid}; {threshold} of {officers} shares"
         f" (SLIP-39 identifier {epoch.split.identifier}); two quorums recombined and a canary envelope opened"
     )
-    click.echo(f"carry {vault.bundle_path} to the intake server: intake keys add --data DIR {vault.bundle_path}")
+    echo_carry(vault)
+
+
+def echo_carry(vault: Station, rotation: Path | None = None) -> None:
+    """Tell the operator what to install on the intake: the bundle, its companion, the rotation."""
+    with_rotation = f" --rotation {rotation}" if rotation is not None else ""
+    click.echo(
+        f"carry {vault.bundle_path}{' and ' + str(rotation) if rotation else ''} to the intake server:"
+        f" intake keys add --data DIR {vault.bundle_path}{with_rotation}"
+    )
+    if vault.companion_path.exists():
+        click.echo(
+            f"and its X25519 companion for browsers without X-Wing: intake keys add --data DIR {vault.companion_path}"
+        )
 
 
 @click.command("rotate")
@@ -84,6 +113,7 @@ def ceremony(
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="New epoch held in a passphrase key file: read the new passphrase from FILE.",
 )
+@key_version_option
 def rotate(
     vault_dir: Path,
     share_files: tuple[Path, ...],
@@ -93,6 +123,7 @@ def rotate(
     shares_out: Path | None,
     officer_names: tuple[str, ...],
     new_passphrase_file: Path | None,
+    key_version: str,
 ) -> None:
     """Start a new key epoch; older epochs stay readable with the new key's quorum."""
     vault = Station(vault_dir).require()
@@ -112,14 +143,11 @@ def rotate(
     unlocked = unlock_vault(vault, "rotate", ui, state, share_files=share_files, passphrase_file=passphrase_file)
     with rotation_attempt(vault, unlocked.current, state):
         if officers is not None and threshold is not None:
-            rotated = rotate_to_shares(vault, state, unlocked, names, threshold, shares_out, ui)
+            rotated = rotate_to_shares(vault, state, unlocked, names, threshold, shares_out, ui, int(key_version))
         else:
-            rotated = rotate_to_passphrase(vault, state, unlocked, new_passphrase_file, ui)
+            rotated = rotate_to_passphrase(vault, state, unlocked, new_passphrase_file, ui, int(key_version))
     click.echo(f"key rotated: {rotated.previous_kid} -> {rotated.bundle.kid} (now current; older epochs still open)")
-    click.echo(
-        f"carry {vault.bundle_path} and {rotated.statement_path} to the intake server:"
-        f" intake keys add --data DIR {vault.bundle_path} --rotation {rotated.statement_path}"
-    )
+    echo_carry(vault, rotated.statement_path)
 
 
 @click.command("check-share")

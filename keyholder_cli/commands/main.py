@@ -20,7 +20,7 @@ from ..unlock import unlock_vault
 from .audit import audit
 from .console import ClickPrompter
 from .errors import KeyholderGroup
-from .keys import ceremony, check_share, rotate, share_file_option
+from .keys import ceremony, check_share, echo_carry, key_version_option, rotate, share_file_option
 from .page import page
 
 vault_option = click.option(
@@ -48,13 +48,14 @@ main.add_command(check_share)
 @main.command()
 @vault_option
 @passphrase_option
-def init(vault_dir: Path, passphrase_file: Path | None) -> None:
+@key_version_option
+def init(vault_dir: Path, passphrase_file: Path | None, key_version: str) -> None:
     """Make a vault: a new key, sealed under a passphrase, and its public bundle."""
     vault = Station(vault_dir)
     passphrase = read_passphrase(passphrase_file, confirm=True, ui=ClickPrompter())
-    key = init_vault(vault, passphrase)
+    key = init_vault(vault, passphrase, int(key_version))
     click.echo(f"vault created in {vault_dir}; key {key.kid} (fingerprint {key.kid[:16]})")
-    click.echo(f"carry {vault.bundle_path} to the intake server: intake keys add --data DIR {vault.bundle_path}")
+    echo_carry(vault)
 
 
 @main.command("import")

@@ -45,11 +45,11 @@ class OpenedSet:
     invalid: int = 0
 
 
-def _init_worker(keys: dict[str, tuple[bytes, bytes]], today: date, db_path: str) -> None:
+def _init_worker(keys: dict[str, tuple[bytes, bytes, int]], today: date, db_path: str) -> None:
     global _worker_validator, _worker_today, _worker_db, _worker_encoder
     _worker_keys.clear()
-    for kid, (hpke_raw, signing_seed) in keys.items():
-        _worker_keys[kid] = UnlockedKey.from_private_bytes(hpke_raw, signing_seed)
+    for kid, (hpke_raw, signing_seed, version) in keys.items():
+        _worker_keys[kid] = UnlockedKey.from_private_bytes(hpke_raw, signing_seed, version)
     _worker_validator = compile_validator()
     _worker_encoder = ChunkEncoder()
     _worker_today = today
@@ -114,7 +114,7 @@ def open_all(
     with sqlite3.connect(_read_only(db_path), uri=True) as conn:
         low, high = conn.execute("SELECT COALESCE(MIN(seq), 1), COALESCE(MAX(seq), 0) FROM envelopes").fetchone()
     ranges = [(start, min(start + CHUNK, high + 1)) for start in range(int(low), int(high) + 1, CHUNK)]
-    key_bytes = {kid: key.private_bytes() for kid, key in keys.items()}
+    key_bytes = {kid: (*key.private_bytes(), key.version) for kid, key in keys.items()}
     workers = max(1, min(processes or os.cpu_count() or 1, len(ranges)))
     with forked_workers(workers, _init_worker, (key_bytes, today, str(db_path))) as pool:
         results = pool.map(_open_range, ranges)  # in order; the workers are forked by the time it returns
