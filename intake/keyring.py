@@ -68,8 +68,9 @@ def load_keyring(path: Path) -> Keyring:
 def _check_rotation(ring: Keyring, bundle: KeyBundle, rotation: Any) -> dict[str, Any]:
     """A rotation statement endorsed by an installed signing key, naming exactly `bundle`'s keys."""
     statement = verify_rotation(rotation)
-    endorsers = {b.signing_key: b.kid for b in ring.bundles}
-    if endorsers.get(statement.previous_signing_key) != statement.previous_kid:
+    # An installed bundle with that kid and signing key (an epoch's companion shares its signing key).
+    endorsers = {(b.signing_key, b.kid) for b in ring.bundles}
+    if (statement.previous_signing_key, statement.previous_kid) not in endorsers:
         raise InvalidKeyBundle("the rotation statement is not endorsed by an installed ministry key")
     if not statement.matches(bundle):
         raise InvalidKeyBundle("the rotation statement is for another key than this bundle")

@@ -159,6 +159,8 @@ def unlock_vault(
         _log_failure(vault, state, command, exc)
         raise
     keys = _older_epochs(vault, master, key)
-    details = {**details, "command": command, "kid": key.kid, "epochs": sorted(keys)}
+    # The epochs by their own kids (each with its directory); their companions' keys come with them.
+    epochs = sorted(kid for kid in keys if vault.epoch_dir(kid).is_dir())
+    details = {**details, "command": command, "kid": key.kid, "epochs": epochs}
     audit.append(vault, state, "unlock", details, key)
     return Unlocked(keys, key, master, details)

@@ -1,6 +1,8 @@
 """The sealed pipeline end to end, with exactly the documented commands, a
 real server on loopback, and envelopes made by an independent implementation
-of FORMATS.md (pyca's HPKE and the standard library; no `vault`)."""
+of FORMATS.md and docs/formats.md (pyca's HPKE and the standard library;
+no `vault`). The vault is made as documented, so its key is X-Wing: the
+client seals version 2 to it, and version 1 to its X25519 companion."""
 
 from __future__ import annotations
 
@@ -17,26 +19,34 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import hpke
+from cryptography.hazmat.primitives.asymmetric.mlkem import MLKEM768PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 from support import run
 
 SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_128_GCM)
+SUITE_V2 = hpke.Suite(hpke.KEM.MLKEM768_X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.CHACHA20_POLY1305)
 
 
 def independent_envelope(bundle: dict, record: dict) -> bytes:
-    """FORMATS.md section 2, spelled out."""
+    """FORMATS.md section 2 (a dvr-key-bundle/1) or docs/formats.md's version 2, spelled out."""
     raw = base64.urlsafe_b64decode(bundle["public_key"] + "=" * (-len(bundle["public_key"]) % 4))
     assert hashlib.sha256(raw).digest()[:16].hex() == bundle["kid"]
+    version = {"dvr-key-bundle/1": 1, "dvr-key-bundle/2": 2}[bundle["format"]]
     submission = json.dumps(
         {"schema": "dvr-registration/1", "lang": "sq", "record": record}, ensure_ascii=False
     ).encode()
     bucket = next(b for b in (1024, 2048, 4096, 8192, 16384) if len(submission) + 1 <= b)
     padded = submission + b"\x80" + b"\x00" * (bucket - len(submission) - 1)
-    info = b"dvr-envelope/1 " + bundle["kid"].encode("ascii")
-    ct = SUITE.encrypt(padded, X25519PublicKey.from_public_bytes(raw), info=info)
-    return json.dumps(
-        {"format": "dvr-envelope/1", "kid": bundle["kid"], "ct": base64.urlsafe_b64encode(ct).rstrip(b"=").decode()}
-    ).encode()
+    info = f"dvr-envelope/{version} {bundle['kid']}".encode("ascii")
+    if version == 2:  # the ML-KEM-768 encapsulation key (1,184 bytes), then the X25519 key
+        public = hpke.MLKEM768X25519PublicKey(
+            MLKEM768PublicKey.from_public_bytes(raw[:1184]), X25519PublicKey.from_public_bytes(raw[1184:])
+        )
+        ct = SUITE_V2.encrypt(padded, public, info=info)
+    else:
+        ct = SUITE.encrypt(padded, X25519PublicKey.from_public_bytes(raw), info=info)
+    b64 = base64.urlsafe_b64encode(ct).rstrip(b"=").decode()
+    return json.dumps({"format": f"dvr-envelope/{version}", "kid": bundle["kid"], "ct": b64}).encode()
 
 
 def population() -> tuple[list[dict], dict[str, int]]:
@@ -74,7 +84,8 @@ def free_port() -> int:
 def served(tmp_path):
     (tmp_path / "P").write_text("a long passphrase for the test\n")
     assert run("keyholder", "init", "--vault", tmp_path / "V", "--passphrase-file", tmp_path / "P").returncode == 0
-    assert run("intake", "keys", "add", "--data", tmp_path / "D", tmp_path / "V" / "key-bundle.json").returncode == 0
+    for name in ("key-bundle.json", "key-bundle-v1.json"):  # the X-Wing key and its X25519 companion
+        assert run("intake", "keys", "add", "--data", tmp_path / "D", tmp_path / "V" / name).returncode == 0
     port = free_port()
     server = subprocess.Popen(
         [
@@ -123,11 +134,13 @@ def test_whole_journey_with_an_independent_client(served):
     tmp, base = served
     keys = json.load(urllib.request.urlopen(base + "/api/v1/keys"))
     bundle = next(k for k in keys["keys"] if k["kid"] == keys["current"])
+    companion = next(k for k in keys["keys"] if k["kid"] != keys["current"])
+    assert (bundle["format"], companion["format"]) == ("dvr-key-bundle/2", "dvr-key-bundle/1")
     records, truth = population()
-    for rec in records:
+    for i, rec in enumerate(records):
         req = urllib.request.Request(
             base + "/api/v1/submissions",
-            data=independent_envelope(bundle, rec),
+            data=independent_envelope(companion if i % 4 == 3 else bundle, rec),  # a quarter as browsers without X-Wing
             headers={"Content-Type": "application/json", "X-Altcha": independent_solution(base)},
         )
         with urllib.request.urlopen(req) as resp:

@@ -162,3 +162,19 @@ def test_a_v1_bundle_of_another_signing_key_is_no_companion(tmp_path: Path) -> N
     before = (tmp_path / "D" / "keys.json").read_bytes()
     assert "different ministry signing key" in one_line_error(intake("keys", "add", "--data", tmp_path / "D", stranger))
     assert (tmp_path / "D" / "keys.json").read_bytes() == before
+
+
+def test_the_intake_follows_a_rotation_from_an_epoch_whose_companion_is_installed(tmp_path: Path) -> None:
+    """The statement names the v2 kid; the companion beside it shares the signing key."""
+    (tmp_path / "pp").write_text("first\n")
+    (tmp_path / "pp2").write_text("second\n")
+    v = tmp_path / "V"
+    assert keyholder("init", "--vault", v, "--passphrase-file", tmp_path / "pp").exit_code == 0
+    install(tmp_path / "D", v)
+    rotated = keyholder("rotate", "--vault", v, "--passphrase-file", tmp_path / "pp", "--new-passphrase-file", tmp_path / "pp2")
+    assert rotated.exit_code == 0, rotated.output
+    assert "key-bundle-v1.json" in rotated.output
+    install(tmp_path / "D", v, rotation=True)
+    ring = json.loads((tmp_path / "D" / "keys.json").read_text())
+    assert ring["current"] == json.loads((v / "key-bundle.json").read_text())["kid"] and len(ring["keys"]) == 4
+    assert seal_and_post(tmp_path / "D", range(3), "companion") == ["dvr-envelope/1"] * 3

@@ -50,7 +50,10 @@ def test_an_unlock_is_logged_signed_and_extends_the_commands_state(station):
     s, pp = station
     state = audit.resume(s)
     unlocked = unlock_vault(s, "publish", NoPrompts(), state, passphrase_file=pp)
-    assert set(unlocked.keys) == {unlocked.current.kid} and unlocked.details["command"] == "publish"
+    companion = s.companion_key(unlocked.master, unlocked.current)  # the X25519 key of the same epoch
+    assert companion is not None and companion.version == 1 and unlocked.current.version == 2
+    assert set(unlocked.keys) == {unlocked.current.kid, companion.kid} and unlocked.details["command"] == "publish"
+    assert unlocked.details["epochs"] == [unlocked.current.kid]
     assert kinds(s)[-1] == ("unlock", True)
     assert state.log.entries[-1].kind == "unlock"  # the same verified state goes on to the next entry
 
