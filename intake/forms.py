@@ -136,6 +136,9 @@ class Field:
     more_label: Any = None
     max_items: int | None = None
     depends_on: tuple[str, str] | None = None  # (field, value): shown only when that field has that value
+    # A "more" list the page copies from an earlier select instead of carrying it twice: (that
+    # select's id, the values of it to leave out). See _share_lists.
+    options_from: tuple[str, tuple[str, ...]] | None = None
 
     @property
     def id(self) -> str:
@@ -347,4 +350,31 @@ def build_form(lang: str) -> tuple[Section, ...]:
                 f = replace(f, depends_on=depends[name])
             fields.append(f)
         sections.append(Section(title, tuple(fields)))
-    return tuple(sections)
+    return _share_lists(tuple(sections))
+
+
+def _share_lists(sections: tuple[Section, ...]) -> tuple[Section, ...]:
+    """A checkbox group's "more" list that is an earlier select's options, in
+    the same order, less some, is not rendered again: the page copies it from
+    that select when its script starts (form.js, `copyLists`). The country
+    list is most of the page; carried once instead of twice, the Serbian page
+    saves 9 KB of its 100 KB budget. Without the script nothing is lost: the
+    "add" button needs it anyway, and without it nothing can be sealed."""
+    selects: list[Field] = []
+    out = []
+    for section in sections:
+        fields = []
+        for f in section.fields:
+            if f.widget == "select":
+                selects.append(f)
+            elif f.widget == "checkboxes" and f.preferred and f.options:
+                wanted = [o.value for o in f.options]
+                for source in selects:
+                    offered = [o.value for o in (*source.preferred, *source.options)]
+                    skip = tuple(v for v in offered if v not in set(wanted))
+                    if [v for v in offered if v not in set(skip)] == wanted and len(skip) < len(offered):
+                        f = replace(f, options_from=(source.id, skip))
+                        break
+            fields.append(f)
+        out.append(Section(section.title, tuple(fields)))
+    return tuple(out)

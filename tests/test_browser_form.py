@@ -274,6 +274,22 @@ def test_the_receipt_can_be_saved_as_json(context: Any, registry: Registry) -> N
     assert "Шта ова потврда доказује" in page.inner_text("[data-testid=receipt]")
 
 
+@pytest.mark.parametrize("lang", ["sq", "sr"])
+def test_the_other_countries_list_is_copied_whole_from_the_origin_country_list(
+    context: Any, registry: Registry, lang: str
+) -> None:
+    """The page carries the country list once (forms._share_lists); the script fills
+    "Other countries" with every country that is not a box already, in the list's order."""
+    from intake.forms import build_form
+
+    [field] = [f for s in build_form(lang) for f in s.fields if f.name == "citizenships"]
+    page = context.new_page()
+    page.goto(registry.origin + PAGES[lang])
+    wait_until_ready(page)
+    got = page.eval_on_selector_all("#f-citizenships-more option", "os => os.map((o) => [o.value, o.text])")
+    assert got[0][0] == "" and got[1:] == [[o.value, o.label] for o in field.options]
+
+
 def test_municipality_only_for_kosovo(context: Any, registry: Registry) -> None:
     page = context.new_page()
     page.goto(registry.origin + "/en/")

@@ -291,7 +291,13 @@ def test_arrays_of_enums_become_checkbox_groups(client: FlaskClient) -> None:
         assert {a["type"] for _t, a in boxes} == {"checkbox"}
         offered = {a["value"] for _t, a in boxes}
         more = dom.find("select", **{"data-add-to": f"f-{name}-choices"})
-        if more:
+        if more and "data-options-from" in more[0]:  # copied by the script from that select, less the skipped
+            assert option_values(dom, more[0]["id"]) == []
+            skip = set(more[0]["data-options-skip"].split())
+            copied = [v for v in option_values(dom, more[0]["data-options-from"]) if v not in skip]
+            assert len(copied) == len(set(copied)) and not set(copied) & offered, name
+            offered |= set(copied)
+        elif more:
             offered |= set(option_values(dom, more[0]["id"]))
         assert offered == enum_values(SCHEMA["properties"][name]["items"]), name
     group = dom.find("fieldset", **{"data-field": "citizenships"})[0]

@@ -111,7 +111,18 @@ function addChoice(select) {
   select.parentElement.querySelector(".added").textContent = msg("added", { name: option.text });
 }
 
+// A "more" list carried once in the page: copied from the select it names, less the values it skips.
+function copyLists() {
+  for (const select of form.querySelectorAll("select[data-options-from]")) {
+    const skip = new Set(select.dataset.optionsSkip.split(" "));
+    for (const o of $(select.dataset.optionsFrom).options) {
+      if (o.value && !skip.has(o.value)) select.append(new Option(o.text, o.value));
+    }
+  }
+}
+
 function wireAdders() {
+  copyLists();
   for (const button of form.querySelectorAll("[data-add-from]")) {
     button.addEventListener("click", () => addChoice($(button.dataset.addFrom)));
   }
