@@ -1,7 +1,12 @@
 """The registrant's journey in real Chromium against the real intake: fill
 the form in each language, get a receipt, and the offline side (the
 `intake` and `keyholder` commands) counts the registrant and opens exactly
-what was typed. Also: what leaves the browser, validation, and failures."""
+what was typed. Also: what leaves the browser, validation, and failures.
+
+The vault is made as documented, so its key is X-Wing (v2) with an X25519
+companion. This Chromium runs with its default switches, without X-Wing,
+so the page seals to the companion (v1), as most browsers do today;
+test_browser_xwing.py has the X-Wing path."""
 
 # Test functions take the fixtures imported below as parameters of the same name.
 # ruff: noqa: F811
@@ -35,7 +40,7 @@ from test_browser_support import (  # noqa: F401 - pytest fixtures
 )
 
 from vault.canonical import b64u_decode
-from vault.custody import open_keyfile
+from vault.custody import epoch_key, open_keyfile
 
 pytestmark = browser_only
 
@@ -61,10 +66,15 @@ class Ministry:
     data_dir: Path
     origin: str
 
+    def sealed_to(self) -> str:
+        """The kid the page seals to in a browser without X-Wing: the current key's companion."""
+        return str(json.loads((self.vault / "key-bundle-v1.json").read_text())["kid"])
+
     def unlocked_key(self) -> Any:
+        """The private key of `sealed_to`, from the current epoch's key file."""
         bundle = json.loads((self.vault / "key-bundle.json").read_text())
         keyfile = json.loads((self.vault / "epochs" / bundle["kid"] / "keyfile.json").read_text())
-        return open_keyfile(keyfile, PASSPHRASE.encode())[1]
+        return epoch_key(open_keyfile(keyfile, PASSPHRASE.encode())[0], self.sealed_to())
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +84,7 @@ def ministry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ministry]:
     passphrase.write_text(PASSPHRASE + "\n")
     cli("keyholder", "init", "--vault", vault, "--passphrase-file", passphrase)
     cli("intake", "keys", "add", "--data", data_dir, vault / "key-bundle.json")
+    cli("intake", "keys", "add", "--data", data_dir, vault / "key-bundle-v1.json")  # its companion
     with live_intake(data_dir) as origin:
         yield Ministry(vault, passphrase, data_dir, origin)
 
@@ -128,7 +139,7 @@ def test_each_language_gets_a_readable_receipt(submitted: dict[str, Submitted], 
 def test_pages_show_the_key_fingerprint_without_console_errors(
     submitted: dict[str, Submitted], ministry: Ministry, lang: str
 ) -> None:
-    kid = json.loads((ministry.vault / "key-bundle.json").read_text())["kid"]
+    kid = ministry.sealed_to()
     assert submitted[lang].fingerprint == " ".join(kid[i : i + 4] for i in range(0, 16, 4))
     assert submitted[lang].console == []
 

@@ -26,6 +26,17 @@ const hx = (s) => Uint8Array.from(s.match(/../g) ?? [], (b) => parseInt(b, 16));
 const th = (a) => Array.from(a, (b) => b.toString(16).padStart(2, "0")).join("");
 const hpke = await import("/assets/hpke.js");
 const seal = await import("/assets/seal.js");
+// DeriveKeyPair(ikm) for DHKEM(X25519, HKDF-SHA256), RFC 9180 section 7.1.3, from hpke.js's labeled HKDF:
+// the page never derives a key pair, the test does, to fix the RFC vector's ephemeral key.
+const deriveKeyPair = async (ikm) => {
+  const kem = hpke.concat(new TextEncoder().encode("KEM"), Uint8Array.of(0x00, 0x20));
+  const prk = await hpke.labeledExtract(kem, new Uint8Array(0), "dkp_prk", ikm);
+  const sk = await hpke.labeledExpand(kem, prk, "sk", new Uint8Array(0), 32);
+  const pkcs8 = hx("302e020100300506032b656e04220420"); // RFC 8410 wrapping: WebCrypto imports no raw X25519 key
+  const privateKey = await crypto.subtle.importKey("pkcs8", hpke.concat(pkcs8, sk), {name: "X25519"}, true, ["deriveBits"]);
+  const x = (await crypto.subtle.exportKey("jwk", privateKey)).x.replace(/-/g, "+").replace(/_/g, "/");
+  return {privateKey, publicKey: Uint8Array.from(atob(x + "="), (c) => c.charCodeAt(0))};
+};
 """
 
 
@@ -48,7 +59,7 @@ def test_vector_is_the_rfc_one() -> None:
 
 
 def test_derive_key_pair_reproduces_the_rfc_ephemeral_key(page: Any) -> None:
-    pk = run(page, "return th((await hpke.deriveKeyPair(hx(arg))).publicKey);", VECTOR["ikmE"])
+    pk = run(page, "return th((await deriveKeyPair(hx(arg))).publicKey);", VECTOR["ikmE"])
     assert pk == VECTOR["pkEm"]
 
 
@@ -56,7 +67,7 @@ def test_seal_reproduces_rfc_9180_a_1_1(page: Any) -> None:
     out = run(
         page,
         """
-        const eph = await hpke.deriveKeyPair(hx(arg.ikmE));
+        const eph = await deriveKeyPair(hx(arg.ikmE));
         const r = await hpke.seal(hx(arg.pkRm), hx(arg.info), hx(arg.aad), hx(arg.pt), eph);
         return {enc: th(r.enc), ct: th(r.ct)};
         """,

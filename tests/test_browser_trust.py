@@ -41,7 +41,7 @@ from intake.pages import TRANSLATIONS_DIR
 from vault import derive_keys, new_master_secret, open_envelope, parse_envelope
 from vault._fsutil import atomic_write
 from vault.canonical import b64u_decode, b64u_encode, canonical_json
-from vault.custody import open_keyfile
+from vault.custody import epoch_key, open_keyfile
 from vault.keys import kid_for
 
 pytestmark = browser_only
@@ -98,16 +98,22 @@ class Ministry:
         )  # fmt: skip
         cli("intake", "keys", "add", "--data", self.data, self.vault / "key-bundle.json",
             "--rotation", self.vault / "key-rotation.json")  # fmt: skip
+        cli("intake", "keys", "add", "--data", self.data, self.vault / "key-bundle-v1.json")
         assert self.bundle()["kid"] != old["kid"]
         return old
 
     def bundle(self) -> dict[str, Any]:
         return dict(json.loads((self.vault / "key-bundle.json").read_text()))
 
+    def sealed_to(self) -> str:
+        """The kid the page seals to in this Chromium (no X-Wing): the current key's X25519 companion."""
+        return str(json.loads((self.vault / "key-bundle-v1.json").read_text())["kid"])
+
     def current_key(self, passphrase: str) -> Any:
+        """The private key of `sealed_to`, from the current epoch's key file."""
         bundle = self.bundle()
         keyfile = json.loads((self.vault / "epochs" / bundle["kid"] / "keyfile.json").read_text())
-        return open_keyfile(keyfile, passphrase.encode())[1]
+        return epoch_key(open_keyfile(keyfile, passphrase.encode())[0], self.sealed_to())
 
     def operator_makes_current(self, bundle: dict[str, Any]) -> None:
         """What an operator can do to keys.json by hand: add any bundle and make it current (no restart)."""
@@ -126,6 +132,7 @@ def ministry(tmp_path: Path) -> Iterator[Ministry]:
     (tmp_path / "passphrase").write_text(PASSPHRASE + "\n")
     cli("keyholder", "init", "--vault", m.vault, "--passphrase-file", tmp_path / "passphrase")
     cli("intake", "keys", "add", "--data", m.data, m.vault / "key-bundle.json")
+    cli("intake", "keys", "add", "--data", m.data, m.vault / "key-bundle-v1.json")  # its companion
     m.start()
     with m.stack:
         yield m
@@ -212,7 +219,7 @@ def test_a_tampered_public_key_with_its_kid_recomputed_is_refused(context: Any, 
     """keys.json cannot hold it (the intake checks a bundle's signature when it loads the file), but the
     operator controls what the server answers: the page gets the ministry's signed bundle with the
     operator's public key and a matching kid."""
-    operator_public = derive_keys(new_master_secret()).public_key
+    operator_public = derive_keys(new_master_secret(), 2).public_key  # of the current bundle's kind
 
     def tampered(route: Any) -> None:
         keys = route.fetch().json()
@@ -235,15 +242,23 @@ def test_the_old_bundle_replayed_after_a_rotation_is_refused(context: Any, minis
     expect_refusal(context, ministry)
 
 
+def test_the_old_companion_replayed_after_a_rotation_is_refused(context: Any, ministry: Ministry) -> None:
+    """The retired epoch's X25519 companion is signed by a signing key the chain has moved on from."""
+    old_companion = json.loads((ministry.vault / "key-bundle-v1.json").read_text())
+    ministry.rotate()
+    ministry.operator_makes_current(old_companion)
+    expect_refusal(context, ministry)
+
+
 @pytest.mark.parametrize("restarted", [False, True], ids=["same-process", "after-restart"])
 def test_after_a_real_rotation_the_page_seals_to_the_new_key_and_the_vault_opens_it(
     context: Any, ministry: Ministry, restarted: bool
 ) -> None:
-    old_kid = ministry.bundle()["kid"]
+    old_kid = ministry.sealed_to()
     ministry.rotate()
     if restarted:
         ministry.start()
-    new_kid = ministry.bundle()["kid"]
+    new_kid = ministry.sealed_to()  # the new epoch's companion: this Chromium has no X-Wing
     page = context.new_page()
     log = RequestLog().attach(page)
     page.goto(ministry.origin + "/en/")
@@ -267,7 +282,7 @@ def test_the_page_canonicalises_bundles_and_rotations_as_rfc8785(context: Any, m
     page.goto(ministry.origin + "/en/")
     keys = json.loads(page.evaluate("async () => (await fetch('/api/v1/keys')).text()"))
     objects = [*keys["keys"], *keys["rotations"]]
-    assert len(objects) == 3
+    assert len(objects) == 5  # two epochs' bundles and their companions, one rotation
     for obj in objects:
         unsigned = {k: v for k, v in obj.items() if k != "signature"}
         got = page.evaluate(

@@ -52,6 +52,7 @@ async function loadKey() {
   // The short fingerprint: the first 16 hex digits of the kid, as the ministry's tools print it.
   $("fingerprint").textContent = groups(checked.kid.slice(0, 16), 4);
   $("key-info").hidden = false;
+  $("pq-fallback").hidden = !checked.fallback; // sealed to the X25519 companion of an X-Wing key
   return checked;
 }
 
@@ -436,7 +437,7 @@ async function start() {
     key = await loadKey();
   } catch (error) {
     if (error instanceof SealError && error.code === "untrusted") distrust();
-    else $("key-problem").hidden = false;
+    else $(error?.code === "needs_xwing" ? "browser-needed" : "key-problem").hidden = false;
     return;
   }
   solveProof();

@@ -1,13 +1,19 @@
-// Envelope v1 (FORMATS.md section 2): check that the ministry signed the key
-// bundle (from the pinned key, through signed rotations), pad the submission
-// to a bucket, seal it with HPKE and build the envelope object.
+// Envelopes v1 (FORMATS.md section 2) and v2 (X-Wing, docs/formats.md): check
+// that the ministry signed the key bundle (from the pinned key, through signed
+// rotations), pad the submission to a bucket, seal it with HPKE and build the
+// envelope object.
 
-import { NENC, concat, seal } from "./hpke.js";
+import { NENC, XWING_NPK, concat, seal, sealXWing, supportsXWing } from "./hpke.js";
 
 export const ENVELOPE_FORMAT = "dvr-envelope/1";
 export const BUNDLE_FORMAT = "dvr-key-bundle/1";
 export const SUITE = "DHKEM-X25519-HKDF-SHA256/HKDF-SHA256/AES-128-GCM";
-export const BUCKETS = [1024, 2048, 4096, 8192, 16384];
+export const BUCKETS = [1024, 2048, 4096, 8192, 16384]; // both versions
+// By version: bundle format, suite, public key length, sealer.
+const V = {
+  1: [BUNDLE_FORMAT, SUITE, NENC, seal],
+  2: ["dvr-key-bundle/2", "MLKEM768-X25519/HKDF-SHA256/ChaCha20Poly1305", XWING_NPK, sealXWing],
+};
 
 const encoder = new TextEncoder();
 
@@ -52,19 +58,19 @@ export function pad(submission) {
 }
 
 /**
- * Check a key bundle's form and return {kid, publicKey}.
+ * Check a key bundle's form and return {kid, publicKey, version}.
  * The kid must be the first 16 bytes of SHA-256(public key), so the
  * fingerprint the page shows is a fingerprint of the key it seals to.
  */
 export async function checkBundle(bundle) {
-  if (!bundle || bundle.format !== BUNDLE_FORMAT || bundle.suite !== SUITE) {
-    throw new SealError("bad_key", "not a v1 key bundle");
-  }
+  const version = bundle?.format === V[2][0] ? 2 : 1;
+  const [format, suite, length] = V[version];
+  if (bundle?.format !== format || bundle.suite !== suite) throw new SealError("bad_key", "not a v1 or v2 key bundle");
   const publicKey = b64uDecode(bundle.public_key);
-  if (publicKey.length !== NENC) throw new SealError("bad_key", "the public key is not 32 bytes");
+  if (publicKey.length !== length) throw new SealError("bad_key", "the public key has the wrong length");
   const kid = hex((await sha256(publicKey)).subarray(0, 16));
   if (kid !== bundle.kid) throw new SealError("bad_key", "the key id does not match the public key");
-  return { kid, publicKey };
+  return { kid, publicKey, version };
 }
 
 // ---- trust: the ministry's signature, from the pinned key (docs/registrant-page.md) ----
@@ -88,9 +94,9 @@ export function canonicalStrings(obj) {
 
 const hasMembers = (obj, names) => obj instanceof Object && Object.keys(obj).sort().join(" ") === names;
 
-function raw(text, length) {
+function raw(text, length, or) {
   const bytes = b64uDecode(text); // a SealError if not base64url
-  if (bytes.length !== length) throw untrusted("a key or signature of the wrong length");
+  if (bytes.length !== length && bytes.length !== or) throw untrusted("a key or signature of the wrong length");
   return bytes;
 }
 
@@ -129,7 +135,8 @@ export async function followRotations(pinned, rotations) {
       if (r.previous_signing_key !== current || trusted.has(r.signing_key)) continue;
       try {
         raw(r.signing_key, 32);
-        if (hex((await sha256(raw(r.public_key, 32))).subarray(0, 16)) !== r.kid || !(await signedBy(r, current))) {
+        const key = raw(r.public_key, NENC, XWING_NPK); // the new key, v1 or v2
+        if (hex((await sha256(key)).subarray(0, 16)) !== r.kid || !(await signedBy(r, current))) {
           continue;
         }
       } catch {
@@ -168,26 +175,43 @@ export async function trustBundle(bundle, pinned, rotations) {
   if (named && (named.kid !== bundle.kid || named.public_key !== bundle.public_key)) {
     throw untrusted("the key bundle is not the key its rotation names");
   }
-  if (superseded.has(bundle.kid)) throw untrusted("the key bundle was superseded by a rotation");
+  // Superseded: its kid was handed over from, or its signing key was (a retired epoch's companion).
+  if (superseded.has(bundle.kid) || [...trusted.keys()].pop() !== bundle.signing_key) {
+    throw untrusted("the key bundle was superseded by a rotation");
+  }
   return checked;
 }
 
-/** Pick the current bundle from a /api/v1/keys answer and check that the ministry signed it. */
-export async function currentKey(keys, pinned) {
-  const bundle = (keys?.keys ?? []).find((b) => b?.kid === keys.current);
+/**
+ * Pick the current bundle from a /api/v1/keys answer and check that the
+ * ministry signed it. A v2 key in a browser without X-Wing (`xwing` false;
+ * probed when not given) gives way to its companion, the v1 bundle signed by
+ * the same (trusted, newest) signing key, marked `fallback` for the page.
+ */
+export async function currentKey(keys, pinned, xwing = undefined) {
+  const bundles = keys?.keys ?? [];
+  const bundle = bundles.find((b) => b?.kid === keys.current);
   if (!bundle) throw new SealError("no_key", "the registry publishes no current key");
-  return trustBundle(bundle, pinned, keys.rotations);
+  const key = await trustBundle(bundle, pinned, keys.rotations);
+  if (key.version === 1 || (xwing ?? (await supportsXWing()))) return key;
+  const other = bundles.find((b) => b?.format === BUNDLE_FORMAT && b.signing_key === bundle.signing_key);
+  if (!other) throw new SealError("needs_xwing", "this browser cannot seal to the registry's X-Wing key");
+  if (!hasMembers(other, BUNDLE_MEMBERS) || !(await signedBy(other, bundle.signing_key))) {
+    throw untrusted("the companion key bundle's signature does not verify");
+  }
+  return { ...(await checkBundle(other)), fallback: true };
 }
 
-export function infoFor(kid) {
-  return encoder.encode(`${ENVELOPE_FORMAT} ${kid}`);
+export function infoFor(kid, version = 1) {
+  return encoder.encode(`dvr-envelope/${version} ${kid}`);
 }
 
-/** Seal a submission object to a checked key; return the envelope object to POST. */
+/** Seal a submission object to a checked key (v1 or v2); return the envelope object to POST. */
 export async function sealSubmission(submission, key) {
+  const version = key.version ?? 1;
   const padded = pad(encoder.encode(JSON.stringify(submission)));
-  const { enc, ct } = await seal(key.publicKey, infoFor(key.kid), new Uint8Array(0), padded);
-  return { format: ENVELOPE_FORMAT, kid: key.kid, ct: b64uEncode(concat(enc, ct)) };
+  const { enc, ct } = await V[version][3](key.publicKey, infoFor(key.kid, version), new Uint8Array(0), padded);
+  return { format: `dvr-envelope/${version}`, kid: key.kid, ct: b64uEncode(concat(enc, ct)) };
 }
 
 /**
