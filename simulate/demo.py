@@ -105,6 +105,7 @@ def main() -> None:
 
     step("2. The operator installs the public key bundle on the intake server and starts it")
     sh("intake", "keys", "add", "--data", data_dir, vault_dir / "key-bundle.json")
+    sh("intake", "keys", "add", "--data", data_dir, vault_dir / "key-bundle-v1.json")  # for browsers without X-Wing
     port = free_port()
     # Every registration comes from this one loopback client in a few seconds:
     # a trusted channel, so the flood defences are off (docs/operations.md, section 8).
