@@ -77,6 +77,20 @@ def test_the_charts_are_there_and_drawn(opened: dict[str, Any]) -> None:
     assert any("How these numbers were protected" in h for h in headings)
 
 
+def test_chart_labels_are_one_size_on_screen(opened: dict[str, Any]) -> None:
+    """Each chart is shown at its own size, so a 9-point label is as tall on screen in one chart as in
+    another (they were scaled to their boxes before, each by its own factor)."""
+    heights = opened["page"].evaluate(
+        """() => [...document.querySelectorAll('.chart svg')].map(svg => {
+            const label = [...svg.querySelectorAll('text')].find(t => /[A-Za-z]{3}/.test(t.textContent));
+            return Math.round(label.getBoundingClientRect().height * 10) / 10;
+        })"""
+    )
+    assert len(heights) >= 5 and len(set(heights)) == 1, heights
+    headings = opened["page"].locator("h2").all_inner_texts()
+    assert any("Country of residence by status" in h for h in headings)  # the cross-tables are shown
+
+
 def test_screenshot_for_review(opened: dict[str, Any]) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / "report.png"

@@ -162,7 +162,7 @@ def test_municipalities_have_their_official_names(aggregates: dict) -> None:
 @pytest.mark.parametrize("lang", labels.LANGUAGES)
 def test_every_language_of_the_form_has_its_report(aggregates: dict, lang: str) -> None:
     page = render(aggregates, (lang,))
-    assert f'<html lang="{lang}">' in page
+    assert f'<html lang="{"sr-Cyrl" if lang == "sr" else lang}">' in page  # Serbian in Cyrillic, as on the page
     title = labels.gettext("Diaspora Registry — the numbers", lang)
     assert f"<h1>{html.escape(title)}</h1>" in page
     if lang != "en":
@@ -253,3 +253,27 @@ def test_the_cross_tables_are_in_the_report(aggregates: dict) -> None:
 def test_the_report_asks_for_a_language_of_the_form(aggregates: dict) -> None:
     with pytest.raises(ValueError, match="languages of the form"):
         render(aggregates, ("fr",))
+
+
+def _section(page: str, heading: str) -> str:
+    match = re.search(rf"<section><h2>{re.escape(heading)}</h2>.*?</section>", page, re.DOTALL)
+    assert match, heading
+    return match[0]
+
+
+def test_not_stated_follows_the_named_categories(aggregates: dict) -> None:
+    """In the municipalities, "not stated" is the largest count; the table and the chart list it after the
+    named municipalities that have a published count, not at their head."""
+    municipalities = _table(aggregates, "origin_municipality")
+    counts = {c["origin_municipality"]: c["count"] for c in municipalities["cells"]}
+    assert counts["not_stated"] == max(n for n in counts.values() if n is not None)  # the case in question
+    part = _section(render(aggregates, ("en",)), "Municipality of origin (from Kosovo)")
+    chart, table = part.split("<table>", 1)
+    rows = re.findall(r"<tr><td>([^<]*)</td><td class=\"n\">(.*?)</td></tr>", table)
+    names = [html.unescape(name) for name, _ in rows]
+    published = [name for name, count in rows if "suppressed" not in count]
+    assert published[-1] == "not stated" and names.index("not stated") == len(published) - 1
+    # Bars are drawn bottom-up: "not stated" is the lowest named bar, just above the "+n" row.
+    ticks = [(float(y), text) for y, text in re.findall(r'<text [^>]*\by="([0-9.]+)"[^>]*>([^<]+)</text>', chart)]
+    labels_by_height = [text for _, text in sorted(ticks) if not text.isdigit() and not text.startswith("+")]
+    assert labels_by_height[-1] == "not stated"

@@ -39,6 +39,7 @@ import matplotlib
 from markupsafe import Markup, escape
 
 from ..errors import WorkerDied
+from ..tables import NOT_STATED
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -54,6 +55,8 @@ CROSS = ("residence_country_by_status", "residence_country_by_education_level")
 LONG = COUNTRY_DIMENSIONS | {"origin_municipality"}  # charts of these show the TOP largest
 TOP = 15
 LABEL_POINTS = 9  # every chart's text, at the size it is drawn (the SVG keeps its size in pt)
+# The page's `lang` attribute: Serbian is written in Cyrillic, as on the registration page.
+HTML_LANG = {"sr": "sr-Cyrl"}
 LABEL_WIDTH = 40  # characters on one line of a bar's label; longer ones wrap
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0 auto;max-width:70rem;padding:1rem;
@@ -136,7 +139,8 @@ def _chart_rows(table: dict[str, Any], words: _Words) -> _Chart:
     if dim not in LONG:
         return _Chart([(words.name(dim, code), count) for code, count in cells])
     published = sorted((c for c in cells if c[1]), key=lambda c: (-int(c[1] or 0), c[0]))
-    shown = published[:TOP]
+    # the TOP largest, "not stated" (if among them) drawn after the named categories
+    shown = sorted(published[:TOP], key=lambda c: c[0] == NOT_STATED)
     chart = _Chart(
         [(words.name(dim, code), count) for code, count in shown],
         more_published=len(published) - len(shown),
@@ -213,8 +217,9 @@ def _one_way_rows(table: dict[str, Any], words: _Words) -> list[dict[str, Any]]:
     dim = table["dimensions"][0]
     cells = _cells(table)
     if dim in LONG:
-        # largest first by published count; suppressed ones last in code order (their order reveals nothing)
-        cells = sorted(cells, key=lambda c: (c[1] is None, -(c[1] or 0), c[0]))
+        # largest first by published count, "not stated" after the named categories; suppressed ones
+        # last in code order (their order reveals nothing)
+        cells = sorted(cells, key=lambda c: (c[1] is None, c[0] == NOT_STATED, -(c[1] or 0), c[0]))
     return [{"name": words.name(dim, code), "count": count} for code, count in cells]
 
 
@@ -309,6 +314,7 @@ def render(aggregates: dict[str, Any], langs: Sequence[str] = BILINGUAL) -> str:
         shown=words.shown,
         number=_number,
         langs=langs,
+        html_lang=HTML_LANG.get(langs[0], langs[0]),
         css=_CSS,
         registrants=aggregates["registrants"],
         generated_on=aggregates["generated_on"],
