@@ -6,7 +6,11 @@ then POST /api/v1/submissions with distinct pre-sealed envelopes, each
 answered 201 only after its group commit (synchronous=FULL). Prints medians
 of several rounds and the ratio. Run: .venv/bin/python bench/bench_intake.py
 (--connections N for another concurrency, --prefill N to start from a store
-that already holds N envelopes).
+that already holds N envelopes). With --proof-of-work, the same rounds
+again against a second server that asks for proof of work (each request
+carrying its own solution of a challenge that server issued, at maxNumber 1
+so that making them costs the benchmark nothing): the server's cost of
+checking them, as the two ratios side by side.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import vault
 from intake import IntakeConfig, create_app, gunicorn_conf
@@ -53,7 +58,11 @@ init = function(args)
     n = n + 1
     if n > first + SLICE then break end
     if n > first then
-      requests[#requests + 1] = wrk.format("POST", "/api/v1/submissions", {["Content-Type"] = "application/json"}, line)
+      -- A line is the envelope, or a proof-of-work solution, a tab, and the envelope.
+      local headers = {["Content-Type"] = "application/json"}
+      local solution, body = line:match("^([^\t]+)\t(.*)$")
+      if solution then headers["X-Altcha"] = solution else body = line end
+      requests[#requests + 1] = wrk.format("POST", "/api/v1/submissions", headers, body)
     end
   end
 end
@@ -102,6 +111,29 @@ def prefill(data: Path, count: int, submission: bytes, public_key: bytes) -> Non
     print(f"prefill: {count} envelopes stored in {time.monotonic() - started:.0f} s", file=sys.stderr)
 
 
+def pow_app(data_dir: str) -> Any:
+    """For gunicorn (`bench_intake:pow_app('D')`, --pythonpath bench): the
+    intake with proof of work on at a fixed maxNumber of 1, rate limits off."""
+    from intake.pow import Difficulty
+
+    return create_app(IntakeConfig(data_dir=Path(data_dir), proof_of_work=True, difficulty=Difficulty(((0.0, 1),))))
+
+
+def solved_lines(base: str, bodies: Path, out: Path) -> None:
+    """`bodies` with a fresh solution of the server's own challenge before each line."""
+    import http.client
+
+    from intake.pow import solve
+
+    conn = http.client.HTTPConnection(base.removeprefix("http://"), timeout=10)
+    with open(bodies) as src, open(out, "w") as dst:
+        for line in src:
+            conn.request("GET", "/api/v1/challenge")
+            challenge = json.loads(conn.getresponse().read())
+            dst.write(f"{solve(challenge)}\t{line}")
+    conn.close()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -125,35 +157,10 @@ def wrk(
     return rate, p50
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=int, default=5)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--gunicorn-arg", action="append", default=[], help="extra gunicorn flag, e.g. --workers=1")
-    parser.add_argument("--prefill", type=int, default=0, help="envelopes stored before the first round")
-    args = parser.parse_args()
-    if not shutil.which("wrk"):
-        sys.exit("bench: needs wrk (apt-get install wrk)")
-
-    tmp = Path(tempfile.mkdtemp(prefix="dvr-bench-intake-"))
-    key = vault.derive_keys(os.urandom(32))
-    data = tmp / "data"
-    data.mkdir()
-    add_bundle(data / "keys.json", key.bundle().to_json())
-    sub = json.dumps({"schema": "dvr-registration/1", "lang": "sq", "record": {"given_name": "x" * 300}}).encode()
-    n_bodies = 2 * SLICE * args.rounds  # a slice per wrk thread per round
-    bodies = tmp / "bodies.jsonl"
-    with open(bodies, "w") as fp:
-        for _ in range(n_bodies):
-            fp.write(json.dumps(vault.seal(sub, key.public_key).to_json()) + "\n")
-    if args.prefill:
-        prefill(data, args.prefill, sub, key.public_key)
-    script = tmp / "post.lua"
-    script.write_text(LUA.replace("SLICE", str(SLICE)))
-
+def one_server(args: Any, tmp: Path, data: Path, app: str, bodies: Path, script: Path) -> float:
+    """Start gunicorn on `app`, run the rounds, print them; the median ratio submissions/healthz."""
     port = free_port()
-    # The flood defences off: one client sends everything, unsolved (bench_pow.py measures them).
+    # The flood defences off: one client sends everything (bench_pow.py measures them); pow_app turns proof of work on.
     off = {"DVR_INTAKE_PROOF_OF_WORK": "off", "DVR_INTAKE_RATE_LIMIT": "off"}
     env = {**os.environ, "DVR_INTAKE_DATA": str(data), **off}
     gunicorn = [
@@ -162,8 +169,10 @@ def main() -> None:
         "python:intake.gunicorn_conf",
         "-b",
         f"127.0.0.1:{port}",
+        "--pythonpath",
+        str(Path(__file__).resolve().parent),
         *args.gunicorn_arg,
-        "intake.wsgi:from_environ()",
+        app,
     ]
     server = subprocess.Popen(gunicorn, env=env, cwd=ROOT)
     base = f"http://127.0.0.1:{port}"
@@ -174,6 +183,10 @@ def main() -> None:
                 break
             except OSError:
                 time.sleep(0.1)
+        if not app.startswith("intake."):
+            solved = tmp / "solved.jsonl"
+            solved_lines(base, bodies, solved)
+            bodies = solved
         health, posts = [], []
         cpu = {"GET": 0.0, "POST": 0.0}  # server CPU seconds per kind of round
         for r in range(args.rounds):
@@ -191,9 +204,7 @@ def main() -> None:
     conn.close()
     h = statistics.median(r for r, _ in health)
     p = statistics.median(r for r, _ in posts)
-    overrides = f", overridden by {' '.join(args.gunicorn_arg)}" if args.gunicorn_arg else ""
-    server = f"gunicorn per intake/gunicorn_conf.py ({CONF}{overrides})"
-    print(f"machine: {os.cpu_count()} cores; {server}; wrk -c{args.connections}")
+    print(f"{app}:")
     print(
         f"GET /healthz              median {h:8.0f} req/s   rounds {[round(r) for r, _ in health]}"
         f"  p50 {[x for _, x in health]}"
@@ -217,10 +228,56 @@ def main() -> None:
         f"server CPU per request: GET /healthz {per_get:.0f} us, POST {per_post:.0f} us"
         f" (their ratio {per_get / per_post:.2f}: what the rates would show if nothing else used the cores)"
     )
-    print(
-        f"envelopes durably stored: {stored}, {args.prefill} of them before the rounds"
-        f" (distinct envelopes available to the rounds: {n_bodies})"
-    )
+    print(f"envelopes durably stored: {stored}")
+    return statistics.median(pairs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--gunicorn-arg", action="append", default=[], help="extra gunicorn flag, e.g. --workers=1")
+    parser.add_argument("--prefill", type=int, default=0, help="envelopes stored before the first round")
+    parser.add_argument("--proof-of-work", action="store_true", help="also run against a server asking for it")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("bench: needs wrk (apt-get install wrk)")
+
+    tmp = Path(tempfile.mkdtemp(prefix="dvr-bench-intake-"))
+    key = vault.derive_keys(os.urandom(32))
+    data = tmp / "data"
+    data.mkdir()
+    add_bundle(data / "keys.json", key.bundle().to_json())
+    sub = json.dumps({"schema": "dvr-registration/1", "lang": "sq", "record": {"given_name": "x" * 300}}).encode()
+    n_bodies = 2 * SLICE * args.rounds  # a slice per wrk thread per round
+    bodies = tmp / "bodies.jsonl"
+    with open(bodies, "w") as fp:
+        for _ in range(n_bodies):
+            fp.write(json.dumps(vault.seal(sub, key.public_key).to_json()) + "\n")
+    pow_data = tmp / "data-pow"
+    if args.proof_of_work:
+        pow_data.mkdir()
+        add_bundle(pow_data / "keys.json", key.bundle().to_json())
+    if args.prefill:
+        for each in [data, pow_data] if args.proof_of_work else [data]:
+            prefill(each, args.prefill, sub, key.public_key)
+    script = tmp / "post.lua"
+    script.write_text(LUA.replace("SLICE", str(SLICE)))
+
+    servers = [("proof of work off", "intake.wsgi:from_environ()", data)]
+    if args.proof_of_work:
+        servers.append(("proof of work on", f"bench_intake:pow_app({str(pow_data)!r})", pow_data))
+    overrides = f", overridden by {' '.join(args.gunicorn_arg)}" if args.gunicorn_arg else ""
+    conf = f"gunicorn per intake/gunicorn_conf.py ({CONF}{overrides})"
+    print(f"machine: {os.cpu_count()} cores; {conf}; wrk -c{args.connections}")
+    ratios = {}
+    for name, app, where in servers:
+        ratios[name] = one_server(args, tmp, where, app, bodies, script)
+        print(f"  ({name}: envelopes available to the rounds: {n_bodies}, {args.prefill} stored before them)")
+    if len(ratios) == 2:
+        off, on = ratios.values()
+        print(f"ratio submissions/healthz, proof of work off {off:.2f}, on {on:.2f}: on/off {on / off:.2f} (same run)")
     shutil.rmtree(tmp, ignore_errors=True)
 
 
