@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from support import submission
 from werkzeug.serving import make_server
 
@@ -146,6 +148,8 @@ def forged_variants(genuine: dict[str, Any]) -> list[tuple[str, str]]:
         ("a JSON list", encode([1, 2])),
         ("members missing", encode({"algorithm": "SHA-256"})),
         ("far too long", "A" * 5000),
+        ("a lone surrogate", encode(dict(payload, signature="\ud800"))),
+        ("number as text", encode(dict(payload, number=str(payload["number"])))),
     ]
 
 
@@ -291,3 +295,32 @@ def test_under_gunicorn_every_worker_takes_any_workers_challenge_once(tmp_path, 
     finally:
         server.stop()
     assert b"127.0.0.1" not in (tmp_path / "gunicorn.log").read_bytes()
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.sampled_from(["salt", "challenge", "signature", "number"]),
+    st.one_of(st.text(max_size=80), st.integers(-10, 10**6)),
+    st.booleans(),
+)
+def test_the_intakes_check_agrees_with_the_altcha_librarys_on_any_tampering(member, value, tamper):
+    """intake.pow._signed (constant-time comparisons) accepts exactly what
+    the library's v1 verify_solution accepts, for genuine solutions and for
+    any one member replaced."""
+    from altcha.v1 import verify_solution
+
+    from intake.pow import _signed
+
+    proof = ProofOfWork(EASY, state=_STATE)
+    payload = json.loads(base64.b64decode(solve(proof.challenge())))
+    if tamper:
+        if member == "number":
+            payload["number"] = value if isinstance(value, int) else len(value)
+        else:
+            payload[member] = value if isinstance(value, str) else str(value)
+    assert _signed(_STATE.key, payload) == verify_solution(payload, _STATE.key, check_expires=False)[0]
+    if not tamper:
+        assert _signed(_STATE.key, payload)
+
+
+_STATE = SharedState(slots=64)
