@@ -45,6 +45,7 @@ DEPLOY = ROOT / "deploy"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 HSTS = "max-age=63072000; includeSubDomains"
 STALLED = 2000
+BODY_TIMEOUT = 10  # s, client_body_timeout in deploy/nginx/diaspora-registry.conf
 TIME_OF_DAY = re.compile(rb"\b\d{2}:\d{2}:\d{2}\b")
 
 pytestmark = pytest.mark.skipif(
@@ -370,8 +371,9 @@ def _raise_fd_limit(needed: int) -> None:
         pytest.skip(f"needs {needed} open files, the limit here is {soft}")
 
 
-def _stall(front: Front, n: int) -> list[ssl.SSLSocket]:
-    """`n` connections that each sent a submission's headers and `{`, then nothing."""
+def _stall(front: Front, n: int, opened_at: dict[int, float]) -> list[ssl.SSLSocket]:
+    """`n` connections that each sent a submission's headers and `{`, then nothing
+    (`opened_at` gets the time each was opened, by descriptor)."""
     head = (
         b"POST /api/v1/submissions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
         b"Content-Type: application/json\r\nContent-Length: 900\r\n\r\n{"
@@ -382,6 +384,7 @@ def _stall(front: Front, n: int) -> list[ssl.SSLSocket]:
             sock = front.tls(timeout=5)
             sock.sendall(head)
             held.append(sock)
+            opened_at[sock.fileno()] = time.monotonic()
     except BaseException:
         for sock in held:
             sock.close()
@@ -414,7 +417,8 @@ def _closed(socks: list[ssl.SSLSocket], timeout: float) -> set[int]:
 def test_stalled_clients_hold_up_neither_healthz_nor_a_submission(front: Front) -> None:
     _raise_fd_limit(STALLED + 512)
     started = time.monotonic()
-    held = _stall(front, STALLED)
+    opened_at: dict[int, float] = {}
+    held = _stall(front, STALLED, opened_at)
     try:
         opened = time.monotonic() - started
         times = []
@@ -431,13 +435,19 @@ def test_stalled_clients_hold_up_neither_healthz_nor_a_submission(front: Front) 
         assert status == 201, body
         times.sort()
         p99 = times[int(len(times) * 0.99) - 1]
-        alive = STALLED - len(_closed(held, 0))
+        checked = time.monotonic()
+        closed = _closed(held, 0)
+        alive = STALLED - len(closed)
+        # On a loaded machine opening 2,000 TLS connections can take longer than nginx's 10 s
+        # body timeout; only the ones younger than that must still be held.
+        young = {fd for fd, at in opened_at.items() if checked - at < BODY_TIMEOUT - 1}
         print(
             f"\n{STALLED} stalled connections opened in {opened:.1f} s, {alive} still held while measuring: "
             f"/healthz p50 {times[len(times) // 2] * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, "
             f"max {times[-1] * 1000:.1f} ms; a submission {submit * 1000:.1f} ms"
         )
-        assert alive == STALLED, "nginx dropped stalled clients before its timeout"
+        assert not closed & young, "nginx dropped stalled clients before its timeout"
+        assert alive >= min(500, STALLED), "too few stalled clients held at once to test anything"
         assert p99 < 1.0
         assert submit < 1.0
         # And nginx sheds them: within its body timeout (10 s) each is closed.
