@@ -7,12 +7,20 @@ names are checked as the reference checks them, so the two agree exactly.
 Two rules a static schema cannot say are checked here: the birth date is
 after 1900-01-01 and not in the future, and the emigration year is not
 after this year.
+
+Version 2 submissions (`dvr-registration/2`, docs/formats.md section 12)
+carry the registrant's control member, `registrant`, beside the version 1
+record, or are a withdrawal (`{"kind": "withdrawal", "registrant": ...}`).
+`parse_any` says which, with the control id the keyholder groups by.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -21,9 +29,24 @@ import orjson
 
 import schemas
 
-__all__ = ["InvalidSubmission", "SUBMISSION_SCHEMA", "compile_validator", "parse_submission"]
+__all__ = [
+    "CORRECTION",
+    "FIRST",
+    "InvalidSubmission",
+    "Parsed",
+    "SUBMISSION_SCHEMA",
+    "SUBMISSION_SCHEMA_2",
+    "WITHDRAWAL",
+    "compile_validator",
+    "parse_any",
+    "parse_submission",
+]
 
 SUBMISSION_SCHEMA = "dvr-registration/1"
+SUBMISSION_SCHEMA_2 = "dvr-registration/2"
+# What a version 2 submission does with its registrant's control value.
+FIRST, CORRECTION, WITHDRAWAL = 0, 1, 2
+ID_BYTES = 16  # the part of the control id kept per submission to group by (docs/formats.md 12.3)
 LANGS = frozenset({"sq", "en", "sr", "de"})
 _MEMBERS = frozenset({"schema", "lang", "record"})
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
@@ -76,6 +99,70 @@ def _check_dates(record: dict[str, Any], today: date) -> None:
     year = record.get("emigration_year")
     if year is not None and year > today.year:
         raise InvalidSubmission("emigration_year is in the future")
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """An opened, valid submission: the record (None for a withdrawal), and for a
+    version 2 submission the control id (`ID_BYTES` of SHA-256 of the key) and its use."""
+
+    record: dict[str, Any] | None
+    control: bytes | None = None
+    use: int = FIRST
+
+
+def _b64u32(value: Any) -> bytes:
+    if type(value) is not str or len(value) != 43:
+        raise InvalidSubmission("the registrant control value is not 32 bytes in base64url")
+    try:
+        raw = base64.urlsafe_b64decode(value + "=")
+    except ValueError:
+        raise InvalidSubmission("the registrant control value is not base64url") from None
+    if base64.urlsafe_b64encode(raw).rstrip(b"=").decode() != value:
+        raise InvalidSubmission("the registrant control value is not canonical base64url")
+    return raw
+
+
+def _control(member: Any) -> tuple[bytes, bool]:
+    """The control id of a `registrant` member and whether it revealed the key."""
+    if type(member) is not dict or len(member) != 1:
+        raise InvalidSubmission("registrant is not an object with exactly one of id, key")
+    if "id" in member:
+        return _b64u32(member["id"])[:ID_BYTES], False
+    if "key" in member:
+        return hashlib.sha256(_b64u32(member["key"])).digest()[:ID_BYTES], True
+    raise InvalidSubmission("registrant is not an object with exactly one of id, key")
+
+
+def parse_any(plaintext: bytes, validator: Callable[[Any], Any], today: date) -> Parsed:
+    """Any submission of version 1 or 2; raise InvalidSubmission."""
+    try:
+        obj = orjson.loads(plaintext)
+    except orjson.JSONDecodeError:
+        raise InvalidSubmission("the submission is not UTF-8 JSON") from None
+    if type(obj) is not dict or obj.keys() != _MEMBERS:
+        raise InvalidSubmission("the submission is not a {schema, lang, record} object")
+    if obj["lang"] not in LANGS:
+        raise InvalidSubmission("unknown submission schema or language")
+    record = obj["record"]
+    if obj["schema"] == SUBMISSION_SCHEMA:
+        validator(record)
+        _check_dates(record, today)
+        return Parsed(record)
+    if obj["schema"] != SUBMISSION_SCHEMA_2 or type(record) is not dict or "registrant" not in record:
+        raise InvalidSubmission("unknown submission schema or language")
+    if record.get("kind") == "withdrawal":
+        if record.keys() != {"kind", "registrant"}:
+            raise InvalidSubmission("a withdrawal has exactly the members kind and registrant")
+        control, revealed = _control(record["registrant"])
+        if not revealed:
+            raise InvalidSubmission("a withdrawal must carry the registrant's key, not its id")
+        return Parsed(None, control, WITHDRAWAL)
+    control, revealed = _control(record["registrant"])
+    rest = {k: v for k, v in record.items() if k != "registrant"}
+    validator(rest)
+    _check_dates(rest, today)
+    return Parsed(rest, control, CORRECTION if revealed else FIRST)
 
 
 def parse_submission(plaintext: bytes, validator: Callable[[Any], Any], today: date) -> dict[str, Any]:

@@ -172,8 +172,15 @@ def publish(
     click.echo(
         f"published {plural(summary.registrants, 'registrant')} to {out_dir}: {plural(summary.envelopes, 'envelope')},"
         f" {summary.opened} opened, {summary.failed} failed to open, {summary.invalid} invalid,"
-        f" {plural(summary.duplicates, 'duplicate')}"
+        f" {plural(summary.duplicates, 'duplicate')}, {plural(summary.corrections, 'correction')},"
+        f" {plural(summary.withdrawals, 'withdrawal')}, {summary.erased} erased"
     )
+    if summary.unmatched:
+        click.echo(
+            f"note: {summary.unmatched} of the corrections and withdrawals carried a code that matched no"
+            " registration and changed nothing",
+            err=True,
+        )
     if summary.failed:
         click.echo(
             f"WARNING: {plural(summary.failed, 'envelope')} did not open with this vault's keys and"

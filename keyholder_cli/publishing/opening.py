@@ -6,10 +6,19 @@ Workers return just the fields de-duplication and the tables need, never a
 whole record, and as compact columns (`publication.columns`: integer codes,
 names already folded into their keys), never a Python object per record:
 ten million records fit in a workstation's memory.
+
+Version 2 submissions also give their control id and its use (a first
+registration, a correction, a withdrawal; docs/formats.md section 12).
+`open_all` resolves them before de-duplication: of the registrations of one
+control id only the latest stands, a withdrawn id's registrations are
+dropped, and their seqs (the withdrawal's included) are named for erasure.
+A correction or withdrawal whose id no first registration carries (a wrong
+code) changes nothing. Erased envelopes (no ciphertext) are skipped.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sqlite3
 from collections.abc import Callable
@@ -18,13 +27,15 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from publication.columns import Chunk, ChunkEncoder, Records, RecordsBuilder
 from vault import Envelope, InvalidEnvelope, UnlockedKey, open_envelope
 
-from ..validate import InvalidSubmission, compile_validator, parse_submission
+from ..validate import CORRECTION, FIRST, ID_BYTES, WITHDRAWAL, InvalidSubmission, compile_validator, parse_any
 from ..workers import forked_workers
 
-__all__ = ["OpenedSet", "open_all"]
+__all__ = ["Controls", "OpenedSet", "open_all", "resolve_controls"]
 
 CHUNK = 2000
 
@@ -43,6 +54,23 @@ class OpenedSet:
     envelopes: int = 0
     failed: int = 0
     invalid: int = 0
+    erased: int = 0  # envelopes erased before (a withdrawal), skipped
+    corrections: int = 0  # corrections applied (of people who did not withdraw)
+    withdrawals: int = 0  # people withdrawn
+    unmatched: int = 0  # corrections and withdrawals whose code matched no registration
+    erase_seqs: list[int] = field(default_factory=list)  # envelopes of withdrawn people, to erase
+
+
+@dataclass(frozen=True)
+class Controls:
+    """The control ids of the version 2 submissions opened, one row each."""
+
+    seq: np.ndarray  # int64
+    ident: np.ndarray  # S16
+    use: np.ndarray  # int8: FIRST, CORRECTION or WITHDRAWAL
+
+
+_Opened = tuple[Chunk, int, int, int, list[tuple[int, bytes, int]]]
 
 
 def _init_worker(keys: dict[str, tuple[bytes, bytes, int]], today: date, db_path: str) -> None:
@@ -56,11 +84,15 @@ def _init_worker(keys: dict[str, tuple[bytes, bytes, int]], today: date, db_path
     _worker_db = sqlite3.connect(_read_only(Path(db_path)), uri=True)
 
 
-def _open_chunk(chunk: list[tuple[int, str, bytes]]) -> tuple[Chunk, int, int]:
+def _open_chunk(chunk: list[tuple[int, str, bytes]]) -> _Opened:
     assert _worker_validator is not None and _worker_encoder is not None  # noqa: S101 - set by _init_worker
     out: list[tuple[int, dict[str, Any]]] = []
-    failed = invalid = 0
+    controls: list[tuple[int, bytes, int]] = []
+    failed = invalid = erased = 0
     for seq, kid, ct in chunk:
+        if not ct:  # erased after its registrant withdrew
+            erased += 1
+            continue
         key = _worker_keys.get(kid)
         if key is None:
             failed += 1
@@ -71,19 +103,22 @@ def _open_chunk(chunk: list[tuple[int, str, bytes]]) -> tuple[Chunk, int, int]:
             failed += 1
             continue
         try:
-            record = parse_submission(plaintext, _worker_validator, _worker_today)
+            parsed = parse_any(plaintext, _worker_validator, _worker_today)
         except InvalidSubmission:
             invalid += 1
             continue
-        out.append((seq, record))
-    return _worker_encoder.encode(out), failed, invalid
+        if parsed.control is not None:
+            controls.append((seq, parsed.control, parsed.use))
+        if parsed.record is not None:
+            out.append((seq, parsed.record))
+    return _worker_encoder.encode(out), failed, invalid, erased, controls
 
 
 def _read_only(db_path: Path) -> str:
     return db_path.resolve().as_uri() + "?mode=ro"
 
 
-def _open_range(bounds: tuple[int, int]) -> tuple[Chunk, int, int]:
+def _open_range(bounds: tuple[int, int]) -> _Opened:
     """Worker: read one seq range from the vault database and open it."""
     assert _worker_db is not None  # noqa: S101 - set by _init_worker
     rows = _worker_db.execute("SELECT seq, kid, ct FROM envelopes WHERE seq >= ? AND seq < ?", bounds).fetchall()
@@ -120,13 +155,58 @@ def open_all(
         results = pool.map(_open_range, ranges)  # in order; the workers are forked by the time it returns
         if meanwhile is not None:
             meanwhile()
-        for chunk, failed, invalid in results:
+        controls: list[tuple[int, bytes, int]] = []
+        for chunk, failed, invalid, erased, found in results:
             builder.add(chunk)
-            n = len(chunk.seq) + failed + invalid
+            withdrawals = sum(1 for _seq, _ident, use in found if use == WITHDRAWAL)
+            n = len(chunk.seq) + failed + invalid + withdrawals
             result.envelopes += n
             result.failed += failed
             result.invalid += invalid
+            result.erased += erased
+            controls.extend(found)
             if progress is not None:
-                progress(n)
-    result.records = builder.build()
+                progress(n + erased)
+    records = builder.build()
+    table = Controls(
+        np.array([c[0] for c in controls], dtype=np.int64),
+        np.array([c[1] for c in controls], dtype=f"S{ID_BYTES}"),
+        np.array([c[2] for c in controls], dtype=np.int8),
+    )
+    del controls
+    resolve_controls(result, records, table)
     return result
+
+
+def _take(records: Records, rows: np.ndarray) -> Records:
+    """The records at `rows`: every per-record column cut, the string tables kept."""
+    cut = {
+        f.name: getattr(records, f.name)[rows]
+        for f in dataclasses.fields(records)
+        if isinstance(getattr(records, f.name), np.ndarray) and getattr(records, f.name).dtype != object
+    }
+    return dataclasses.replace(records, **cut)
+
+
+def resolve_controls(result: OpenedSet, records: Records, controls: Controls) -> None:
+    """Apply corrections and withdrawals: set `result.records` to the records that
+    stand, and the counts and seqs to erase (docs/formats.md section 12)."""
+    seq, ident, use = controls.seq, controls.ident, controls.use
+    known = np.isin(ident, ident[use == FIRST])  # a code works only for its own registration
+    result.unmatched = int(np.count_nonzero(~known))
+    withdrawn = np.unique(ident[known & (use == WITHDRAWAL)])
+    result.withdrawals = len(withdrawn)
+    gone = known & np.isin(ident, withdrawn)
+    result.erase_seqs = sorted(int(s) for s in seq[gone])
+    standing = known & ~gone & (use != WITHDRAWAL)
+    result.corrections = int(np.count_nonzero(standing & (use == CORRECTION)))
+    # Of the registrations of one id, the latest stands: sort by (id, seq), keep each id's last.
+    order = np.lexsort((seq[standing], ident[standing]))
+    ids, seqs = ident[standing][order], seq[standing][order]
+    last = np.ones(len(ids), dtype=bool)
+    last[:-1] = ids[1:] != ids[:-1]
+    dropped = np.concatenate([seqs[~last], seq[gone], seq[~known & (use == CORRECTION)]])
+    if len(dropped):
+        result.records = _take(records, np.flatnonzero(~np.isin(records.seq, dropped)))
+    else:
+        result.records = records

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..audit import AuditResult
+from ..erasure import erase_envelopes
 from ..station import Station
 from ..unlock import Unlocked
 from .audit import logged_publication, publication_attempt, refuse_unusable_target
@@ -33,6 +34,10 @@ class PublishSummary:
     invalid: int
     duplicates: int
     registrants: int
+    corrections: int
+    withdrawals: int
+    unmatched: int
+    erased: int
     files: dict[str, str]
 
 
@@ -61,6 +66,8 @@ def publish(
             opened = open_all(
                 station.db_path, unlocked.keys, today, progress=progress.update, meanwhile=_load_statistics
             )
+        # A withdrawn registrant's envelopes are erased now (logged first), before anything is published.
+        erased = opened.erased + erase_envelopes(station, state, unlocked.current, opened.erase_seqs)
         from .aggregates import deduplicate, render_files, tabulate, write_publication
 
         with bar(opened.records.n, "de-duplicating", "rec") as progress:
@@ -77,6 +84,10 @@ def publish(
                 "invalid": opened.invalid,
                 "duplicates": opened.records.n - len(kept),
                 "registrants": aggregates["registrants"],
+                "corrections": opened.corrections,
+                "withdrawals": opened.withdrawals,
+                "unmatched": opened.unmatched,
+                "erased": erased,
             }
             # The opened records are no longer needed: dropped before the report's
             # chart workers are forked, so they neither inherit nor touch them.
