@@ -207,6 +207,17 @@ class Station:
         flags = "mode=ro" if wal.exists() else "mode=ro&immutable=1"
         return sqlite3.connect(f"{self.db_path.resolve().as_uri()}?{flags}", uri=True, check_same_thread=False)
 
+    def arrivals_by_day(self) -> dict[str, int]:
+        """How many envelopes arrived on each day (the only time the intake keeps)."""
+        if not self.db_path.exists():
+            return {}
+        conn = self.connect()
+        try:
+            rows = conn.execute("SELECT received_on, COUNT(*) FROM envelopes GROUP BY received_on").fetchall()
+        finally:
+            conn.close()
+        return {str(day): int(n) for day, n in rows}
+
     def envelope_count(self) -> int:
         if not self.db_path.exists():
             return 0

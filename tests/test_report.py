@@ -277,3 +277,37 @@ def test_not_stated_follows_the_named_categories(aggregates: dict) -> None:
     ticks = [(float(y), text) for y, text in re.findall(r'<text [^>]*\by="([0-9.]+)"[^>]*>([^<]+)</text>', chart)]
     labels_by_height = [text for _, text in sorted(ticks) if not text.isdigit() and not text.startswith("+")]
     assert labels_by_height[-1] == "not stated"
+
+
+def test_envelopes_by_day_of_arrival_show_a_flood(aggregates: dict) -> None:
+    """A flood is visible offline: the report lists envelopes per day, marks the day far
+    above the usual range, and hides a small day like any small count."""
+    from publication.protection.arrivals import protect_arrivals
+    from publication.report import arrivals_csv
+
+    counts = {f"2026-11-{d:02d}": 60 + d % 5 for d in range(1, 21)}
+    counts["2026-11-09"] = 2400
+    counts["2026-11-21"] = 4
+    arrivals = protect_arrivals(counts, 10)
+    page = render(aggregates, ("en",), arrivals)
+    section = page[page.index("<h2>Envelopes by day of arrival</h2>") :].split("</section>", 1)[0]
+    flood = re.search(r'<tr class="unusual"><td>2026-11-09</td><td class="n">2 400</td>.*?</tr>', section)
+    assert flood and "far above the usual range" in flood[0]
+    assert section.count('class="unusual"') == 1
+    assert re.search(r"<td>2026-11-21</td><td class=\"n\"><span class=\"sup\">suppressed", section)
+    assert ">4<" not in section
+    rows = list(csv.DictReader(arrivals_csv(arrivals).decode().splitlines()))
+    assert {r["day"]: r["unusual"] for r in rows}["2026-11-09"] == "true"
+    assert {r["day"]: r["envelopes"] for r in rows}["2026-11-21"] == ""
+    assert "Envelopes by day of arrival" not in render(aggregates, ("en",))  # only when handed
+
+
+def test_a_tiny_population_shows_no_days_of_arrival(tmp_path: Path) -> None:
+    from publication.protection.arrivals import protect_arrivals
+
+    pop = generate(4, 3, repeat_rate=0.0)
+    _, tables = count_tables((s["record"] for s in pop.submissions), ON)
+    tiny = protect(tables, 10, None, ON)
+    assert tiny["tables"] == []
+    page = render(tiny, ("en",), protect_arrivals({"2026-11-01": 4}, 10))
+    assert "Envelopes by day of arrival" not in page and "2026-11-01" not in page

@@ -66,3 +66,54 @@ def test_publish_writes_a_report_in_each_language_asked_for_and_signs_it(tmp_pat
     assert json.loads((out / "manifest.json").read_text())["files"].keys() >= {"report.sr.html", "report.de.html"}
     verified = run("keyholder", "audit", "verify", "--vault", vault_dir, "--publication", out)
     assert verified.returncode == 0, verified.stderr
+
+
+FAMILIES = [
+    "Berisha",
+    "Gashi",
+    "Hoxha",
+    "Kelmendi",
+    "Morina",
+    "Shala",
+    "Bytyqi",
+    "Rexhepi",
+    "Zeqiri",
+    "Osmani",
+    "Dervishi",
+    "Limani",
+]
+
+
+def test_a_publication_counts_envelopes_by_day_of_arrival(tmp_path):
+    """Twelve people on one day: arrival_day.csv and the report's section, signed in the manifest."""
+    (tmp_path / "pp").write_text("correct horse battery\n")
+    vault_dir = tmp_path / "V"
+    assert run("keyholder", "init", "--vault", vault_dir, "--passphrase-file", tmp_path / "pp").returncode == 0
+    pk = vault.load_bundle(json.loads((vault_dir / "key-bundle.json").read_text())).public_key
+    names = [
+        "Arta",
+        "Besnik",
+        "Dardan",
+        "Elira",
+        "Fatos",
+        "Gentiana",
+        "Ilir",
+        "Jeta",
+        "Kushtrim",
+        "Lirie",
+        "Mimoza",
+        "Nol",
+    ]
+    people = [
+        {**VALID_RECORD, "given_name": name, "family_name": family, "birth_date": f"19{60 + i}-0{1 + i % 9}-1{i % 9}"}
+        for i, (name, family) in enumerate(zip(names, FAMILIES, strict=True))
+    ]
+    write_batch_file(tmp_path / "b", [vault.seal(submission(p), pk).canonical() for p in people])
+    assert run("keyholder", "import", "--vault", vault_dir, tmp_path / "b").returncode == 0
+    out = tmp_path / "O"
+    proc = run("keyholder", "publish", "--vault", vault_dir, "--passphrase-file", tmp_path / "pp", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    assert "published 12 registrants" in proc.stdout, proc.stdout + proc.stderr
+    assert (out / "arrival_day.csv").read_text() == "day,envelopes,suppressed,unusual\n2026-11-26,12,false,false\n"
+    assert "arrival_day.csv" in json.loads((out / "manifest.json").read_text())["files"]
+    assert "Envelopes by day of arrival" in (out / "report.html").read_text()

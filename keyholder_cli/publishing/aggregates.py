@@ -54,12 +54,20 @@ def build_aggregates(
     return tabulate(opened, kept, generated_on, min_cell, epsilon), opened.records.n - len(kept)
 
 
-def render_files(aggregates: dict[str, Any], report_languages: Sequence[str] = ()) -> dict[str, bytes]:
+def render_files(
+    aggregates: dict[str, Any], report_languages: Sequence[str] = (), arrivals: dict[str, Any] | None = None
+) -> dict[str, bytes]:
     """Every file of a publication but the manifest, as bytes by name: the aggregates,
-    a CSV per table, report.html and a report.<lang>.html for each of `report_languages`."""
+    a CSV per table, report.html and a report.<lang>.html for each of `report_languages`.
+    `arrivals` (envelopes by day, protected) adds arrival_day.csv and a section of the report,
+    unless the population is too small for any table."""
+    if not aggregates["tables"]:
+        arrivals = None
     files = {"aggregates.json": json.dumps(aggregates, indent=1, ensure_ascii=False).encode("utf-8") + b"\n"}
     files.update(report.render_csvs(aggregates))
-    files.update(report.report_files(aggregates, report_languages))
+    if arrivals is not None:
+        files["arrival_day.csv"] = report.arrivals_csv(arrivals)
+    files.update(report.report_files(aggregates, report_languages, arrivals))
     return files
 
 

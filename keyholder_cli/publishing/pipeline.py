@@ -68,6 +68,8 @@ def publish(
             )
         # A withdrawn registrant's envelopes are erased now (logged first), before anything is published.
         erased = opened.erased + erase_envelopes(station, state, unlocked.current, opened.erase_seqs)
+        from publication.protection.arrivals import protect_arrivals
+
         from .aggregates import deduplicate, render_files, tabulate, write_publication
 
         with bar(opened.records.n, "de-duplicating", "rec") as progress:
@@ -76,6 +78,7 @@ def publish(
         # records (counting is a few bincounts; the tables have a fixed size): one bar, by step.
         with bar(3, "tables, protection, report", "step") as progress:
             aggregates = tabulate(opened, kept, today, min_cell, epsilon)
+            arrivals = protect_arrivals(station.arrivals_by_day(), min_cell)
             progress.update(1)
             counts = {
                 "envelopes": opened.envelopes,
@@ -92,7 +95,7 @@ def publish(
             # The opened records are no longer needed: dropped before the report's
             # chart workers are forked, so they neither inherit nor touch them.
             del opened, kept
-            files = render_files(aggregates, report_languages)
+            files = render_files(aggregates, report_languages, arrivals)
             progress.update(1)
             hashes = logged_publication(
                 station,

@@ -46,7 +46,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from .labels import COUNTRY_DIMENSIONS, DIMENSION_NAMES, LANGUAGES, gettext, labels, title  # noqa: E402
 
-__all__ = ["BILINGUAL", "render", "render_csvs", "report_files", "write_csvs", "write_report"]
+__all__ = ["BILINGUAL", "arrivals_csv", "render", "render_csvs", "report_files", "write_csvs", "write_report"]
 
 BILINGUAL = ("sq", "en")
 CHARTS = ("residence_country", "origin_country", "origin_municipality", "education_level", "occupation", "engagement")
@@ -68,7 +68,7 @@ h1{font-size:1.7rem;margin-bottom:.2rem}h2{font-size:1.25rem;margin-top:2.2rem;b
 table{border-collapse:collapse;font-size:.9rem}
 td,th{padding:.15rem .6rem;border-bottom:1px solid #ddd;text-align:left}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
-.sup{color:#8a4b00;font-style:italic}.note{font-size:.9rem;color:#444}
+.sup{color:#8a4b00;font-style:italic}.note{font-size:.9rem;color:#444}tr.unusual td{background:#fde8e8}
 """
 
 
@@ -270,8 +270,11 @@ def _charts(drawings: list[_Chart]) -> list[str]:
         pool.shutdown(wait=True, cancel_futures=True)  # no worker outlives the call
 
 
-def render(aggregates: dict[str, Any], langs: Sequence[str] = BILINGUAL) -> str:
-    """The report page in `langs` (languages of the form; the first leads)."""
+def render(
+    aggregates: dict[str, Any], langs: Sequence[str] = BILINGUAL, arrivals: dict[str, Any] | None = None
+) -> str:
+    """The report page in `langs` (languages of the form; the first leads), with the
+    envelopes by day of arrival when `arrivals` is given (publication.protection.arrivals)."""
     unknown = [lang for lang in langs if lang not in LANGUAGES]
     if not langs or unknown:
         raise ValueError(f"a report is drawn in languages of the form ({', '.join(LANGUAGES)}); got {list(langs)}")
@@ -322,6 +325,7 @@ def render(aggregates: dict[str, Any], langs: Sequence[str] = BILINGUAL) -> str:
         withheld=withheld if d.get("withheld_tables") else None,
         disclosure=d,
         epsilon=f"{d['epsilon']:g}" if d.get("epsilon") is not None else None,
+        arrivals=arrivals if aggregates["tables"] else None,
     )
 
 
@@ -335,12 +339,25 @@ def lead(texts: Sequence[str]) -> Markup:
     return escape(first) + Markup("").join(Markup(' <span class="also">/ {}</span>').format(t) for t in rest)
 
 
-def report_files(aggregates: dict[str, Any], languages: Iterable[str] = ()) -> dict[str, bytes]:
+def report_files(
+    aggregates: dict[str, Any], languages: Iterable[str] = (), arrivals: dict[str, Any] | None = None
+) -> dict[str, bytes]:
     """`report.html` (Albanian with English) and `report.<lang>.html` for each of `languages`."""
-    files = {"report.html": render(aggregates).encode("utf-8")}
+    files = {"report.html": render(aggregates, arrivals=arrivals).encode("utf-8")}
     for lang in dict.fromkeys(languages):
-        files[f"report.{lang}.html"] = render(aggregates, (lang,)).encode("utf-8")
+        files[f"report.{lang}.html"] = render(aggregates, (lang,), arrivals).encode("utf-8")
     return files
+
+
+def arrivals_csv(arrivals: dict[str, Any]) -> bytes:
+    """arrival_day.csv: day, envelopes (empty when suppressed), suppressed, unusual."""
+    buf = io.StringIO()
+    out = csv.writer(buf, lineterminator="\n")
+    out.writerow(["day", "envelopes", "suppressed", "unusual"])
+    for d in arrivals["days"]:
+        count = d["count"]
+        out.writerow([d["day"], "" if count is None else count, str(count is None).lower(), str(d["unusual"]).lower()])
+    return buf.getvalue().encode("utf-8")
 
 
 def write_report(aggregates: dict[str, Any], out_dir: Path, languages: Iterable[str] = ()) -> list[Path]:
