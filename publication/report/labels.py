@@ -84,6 +84,4 @@ def labels(dimension: str, code: str, langs: Sequence[str]) -> list[str]:
     same in both languages."""
     found = list(dict.fromkeys(label(dimension, code, lang) for lang in langs))
     parts = [set(text.split("/")) for text in found]
-    return [
-        text for i, text in enumerate(found) if not any(i != j and text in parts[j] for j in range(len(found)))
-    ]
+    return [text for i, text in enumerate(found) if not any(i != j and text in parts[j] for j in range(len(found)))]

@@ -270,9 +270,7 @@ def _charts(drawings: list[_Chart]) -> list[str]:
         pool.shutdown(wait=True, cancel_futures=True)  # no worker outlives the call
 
 
-def render(
-    aggregates: dict[str, Any], langs: Sequence[str] = BILINGUAL, arrivals: dict[str, Any] | None = None
-) -> str:
+def render(aggregates: dict[str, Any], langs: Sequence[str] = BILINGUAL, arrivals: dict[str, Any] | None = None) -> str:
     """The report page in `langs` (languages of the form; the first leads), with the
     envelopes by day of arrival when `arrivals` is given (publication.protection.arrivals)."""
     unknown = [lang for lang in langs if lang not in LANGUAGES]
@@ -310,22 +308,26 @@ def render(
         sections.append(section)
     d = aggregates["disclosure"]
     withheld = {lang: ", ".join(title(t, lang) for t in d.get("withheld_tables", [])) for lang in langs}
-    return _environment().get_template("report.html").render(
-        _=lambda message: message,  # marks a message for extraction; `say` translates it
-        say=words.say,
-        plain=words.plain,
-        shown=words.shown,
-        number=_number,
-        langs=langs,
-        html_lang=HTML_LANG.get(langs[0], langs[0]),
-        css=_CSS,
-        registrants=aggregates["registrants"],
-        generated_on=aggregates["generated_on"],
-        sections=sections,
-        withheld=withheld if d.get("withheld_tables") else None,
-        disclosure=d,
-        epsilon=f"{d['epsilon']:g}" if d.get("epsilon") is not None else None,
-        arrivals=arrivals if aggregates["tables"] else None,
+    return (
+        _environment()
+        .get_template("report.html")
+        .render(
+            _=lambda message: message,  # marks a message for extraction; `say` translates it
+            say=words.say,
+            plain=words.plain,
+            shown=words.shown,
+            number=_number,
+            langs=langs,
+            html_lang=HTML_LANG.get(langs[0], langs[0]),
+            css=_CSS,
+            registrants=aggregates["registrants"],
+            generated_on=aggregates["generated_on"],
+            sections=sections,
+            withheld=withheld if d.get("withheld_tables") else None,
+            disclosure=d,
+            epsilon=f"{d['epsilon']:g}" if d.get("epsilon") is not None else None,
+            arrivals=arrivals if aggregates["tables"] else None,
+        )
     )
 
 
