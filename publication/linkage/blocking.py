@@ -31,7 +31,7 @@ O(block size): the work stays near-linear in the number of people.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -263,8 +263,9 @@ def _prefix_ids(keys: np.ndarray, ids: np.ndarray, width: int) -> np.ndarray:
     return out.astype(np.int32)
 
 
-def _block_keys(e: Encoded, window: int) -> list[tuple[np.ndarray, np.ndarray, int]]:
-    """(hashed key, record index, window) per pass; one entry per record and key."""
+def _block_keys(e: Encoded, window: int) -> Iterator[tuple[np.ndarray, np.ndarray, int]]:
+    """(hashed key, record index, window) per pass; one entry per record and key.
+    One pass at a time, so that only one pass's keys are in memory at once."""
     idx = np.arange(e.n, dtype=np.int64)
     year, mmdd = e.date // 10000, e.date % 10000
     has_date = e.date > 0
@@ -275,11 +276,10 @@ def _block_keys(e: Encoded, window: int) -> list[tuple[np.ndarray, np.ndarray, i
     lo3, hi3 = np.minimum(g3, f3), np.maximum(g3, f3)
     g1, f1 = _prefix_ids(e.keys, e.given, 1), _prefix_ids(e.keys, fam1, 1)
     lo1, hi1 = np.minimum(g1, f1), np.maximum(g1, f1)
-    out: list[tuple[np.ndarray, np.ndarray, int]] = []
 
-    def add(pass_no: int, width: int, mask: np.ndarray, *parts: np.ndarray) -> None:
+    def add(pass_no: int, width: int, mask: np.ndarray, *parts: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
         tag = np.full(int(mask.sum()), pass_no, dtype=np.int64)
-        out.append((_mix(tag, *(p[mask] for p in parts)), idx[mask], width))
+        return _mix(tag, *(p[mask] for p in parts)), idx[mask], width
 
     last = np.where(e.family >= 0, e.word_last[np.maximum(e.family, 0)], _MISSING)
     last[last == fam1] = _MISSING  # a one-word family name emits one key, not two
@@ -287,14 +287,15 @@ def _block_keys(e: Encoded, window: int) -> list[tuple[np.ndarray, np.ndarray, i
     dates = np.tile(e.date, 3)
     mask = (dates > 0) & (words >= 0)
     tag = np.full(int(mask.sum()), 1, dtype=np.int64)
-    out.append((_mix(tag, dates[mask], words[mask]), np.tile(idx, 3)[mask], window))
-    add(2, window, has_date & both, lo, hi, year)
-    add(3, window, has_date & both, lo, hi, mmdd)
-    add(4, window, has_date & both, lo3, hi3, year, e.sex)
-    add(5, window, has_date & both, lo1, hi1, e.date)
-    add(6, window, e.email >= 0, e.email)
-    add(7, SPARSE_WINDOW, both, lo, hi)
-    add(8, window, has_date & (e.city >= 0), e.date, e.city)
+    yield _mix(tag, dates[mask], words[mask]), np.tile(idx, 3)[mask], window
+    del words, dates, mask, tag
+    yield add(2, window, has_date & both, lo, hi, year)
+    yield add(3, window, has_date & both, lo, hi, mmdd)
+    yield add(4, window, has_date & both, lo3, hi3, year, e.sex)
+    yield add(5, window, has_date & both, lo1, hi1, e.date)
+    yield add(6, window, e.email >= 0, e.email)
+    yield add(7, SPARSE_WINDOW, both, lo, hi)
+    yield add(8, window, has_date & (e.city >= 0), e.date, e.city)
     # Passes 9 to 12: one name word as typed, the other name's initial, and all of the
     # birth date but the part a typo changed: the year (9), the day (10), the month (11),
     # or which of day and month is which (12). Both orientations of the names get the
@@ -315,8 +316,7 @@ def _block_keys(e: Encoded, window: int) -> list[tuple[np.ndarray, np.ndarray, i
     for pass_no, parts in date_parts:
         tags = np.full(int(mask.sum()), pass_no, dtype=np.int64)
         tiled = (np.tile(part, 2)[mask] for part in parts)
-        out.append((_mix(tags, word[mask], initial[mask], *tiled), two[mask], min(NAME_DATE_WINDOW, window)))
-    return out
+        yield _mix(tags, word[mask], initial[mask], *tiled), two[mask], min(NAME_DATE_WINDOW, window)
 
 
 def _window_pairs(keys: np.ndarray, recs: np.ndarray, order_by: np.ndarray | None, window: int) -> np.ndarray:
@@ -356,6 +356,7 @@ def candidate_pairs(e: Encoded, window: int = 30) -> tuple[np.ndarray, np.ndarra
         found.append(_window_pairs(keys, recs, order_by, width))
     codes = _distinct(np.concatenate(found)) if found else np.zeros(0, np.int64)
     del found
-    lo, hi = codes >> np.int64(32), codes & np.int64(0xFFFFFFFF)
+    lo, hi = (codes >> np.int64(32)).astype(np.int32), (codes & np.int64(0xFFFFFFFF)).astype(np.int32)
+    del codes
     keep = lo != hi
-    return lo[keep], hi[keep]
+    return lo[keep], hi[keep]  # int32: record indexes, half the memory of int64 per pair
