@@ -58,7 +58,8 @@ def _written_paths(trace: Path, cwd: Path) -> set[str]:
     return out
 
 
-def test_publish_writes_only_its_outputs(tmp_path, vault_dir):
+@pytest.mark.parametrize("noise", [[], ["--epsilon", "1.0"]], ids=["suppression", "differential-privacy"])
+def test_publish_writes_only_its_outputs(tmp_path, vault_dir, noise):
     pk = vault.load_bundle(json.loads((vault_dir / "key-bundle.json").read_text())).public_key
     subs = generate(400, seed=5).submissions
     envs = [vault.seal(json.dumps(s, ensure_ascii=False).encode("utf-8"), pk).canonical() for s in subs]
@@ -98,12 +99,15 @@ def test_publish_writes_only_its_outputs(tmp_path, vault_dir):
             str(tmp_path / "pp"),
             "--out",
             str(out),
+            *noise,
         ],
         env,
         work,
     )
     assert proc.returncode == 0, proc.stderr
-    assert json.loads((out / "aggregates.json").read_text())["tables"]  # a publication with breakdowns
+    aggregates = json.loads((out / "aggregates.json").read_text())
+    assert aggregates["tables"]  # a publication with breakdowns (the solver and the charts ran)
+    assert aggregates["disclosure"]["epsilon"] == (1.0 if noise else None)  # and OpenDP, when asked
     written = _written_paths(trace, work)
     allowed_dirs = (str(out.parent) + "/", str(fonts) + "/")
     # The vault's own files: the audit log and its signed head (replaced atomically), and the
