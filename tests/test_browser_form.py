@@ -28,6 +28,7 @@ from test_browser_support import (  # noqa: F401 - pytest fixtures
     Person,
     Registry,
     RequestLog,
+    answers,
     browser_only,
     chromium,
     context,
@@ -173,7 +174,7 @@ def test_the_keyholder_opens_exactly_what_was_typed(submitted: dict[str, Submitt
         submission = open_submission(Registry(ministry.origin, ministry.data_dir, key), blob)
         opened[submission["lang"]] = submission
     for lang, person in PEOPLE.items():
-        assert opened[lang] == {"schema": "dvr-registration/1", "lang": lang, "record": person.record}
+        assert opened[lang]["lang"] == lang and answers(opened[lang]) == person.record
 
 
 def test_export_import_publish_counts_every_registrant(
@@ -264,7 +265,7 @@ def test_a_failed_submission_keeps_the_answers_and_says_why_in_the_page_language
     page.click("#submit")
     page.wait_for_selector("[data-testid=receipt]", state="visible")
     stored = stored_envelopes(registry.data_dir)
-    assert open_submission(registry, stored[-1])["record"] == person.record
+    assert answers(open_submission(registry, stored[-1])) == person.record
 
 
 def test_the_receipt_can_be_saved_as_json(context: Any, registry: Registry) -> None:

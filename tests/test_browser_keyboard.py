@@ -13,6 +13,7 @@ from test_browser_support import (  # noqa: F401 - pytest fixtures
     ARTIFACTS,
     PEOPLE,
     Registry,
+    answers,
     browser_only,
     chromium,
     fill_form,
@@ -135,7 +136,7 @@ def test_keyboard_only_registration_in_albanian(chromium: Any, registry: Registr
     page.screenshot(path=ARTIFACTS / "registrant-desktop-receipt.png", full_page=True)
     ctx.close()
     submission = open_submission(registry, stored_envelopes(registry.data_dir)[-1])
-    assert submission == {"schema": "dvr-registration/1", "lang": "sq", "record": EXPECTED}
+    assert submission["lang"] == "sq" and answers(submission) == EXPECTED
 
 
 def test_usable_at_phone_width(chromium: Any, registry: Registry) -> None:

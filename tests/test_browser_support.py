@@ -289,6 +289,17 @@ def open_submission(registry: Registry, envelope_json: bytes) -> dict[str, Any]:
     return json.loads(open_envelope(envelope, registry.key))
 
 
+def answers(submission: dict[str, Any]) -> dict[str, Any]:
+    """The record a registrant typed, from a submission the page sealed: a
+    first registration of version 2 (docs/formats.md section 12), whose
+    control member is an id the intake never sees."""
+    assert submission["schema"] == "dvr-registration/2", submission["schema"]
+    record = dict(submission["record"])
+    control = record.pop("registrant")
+    assert set(control) == {"id"} and len(control["id"]) == 43, control
+    return record
+
+
 def stored_envelopes(data_dir: Path) -> list[bytes]:
     import sqlite3
 

@@ -164,7 +164,8 @@ def test_intake_never_reads_client_addresses_or_user_agents() -> None:
 
 def test_page_weight_is_under_100_kb(tmp_path: Path) -> None:
     """Each page and every asset it loads to register, the pin asset of an installed key included;
-    verify.js loads only when a registrant checks a saved receipt (docs/registrant-page.md, "Tests")."""
+    verify.js loads only when a registrant checks a saved receipt, control.js only when one corrects or
+    withdraws with a code (docs/registrant-page.md, "Tests")."""
     from intake.keyring import add_bundle
     from vault import derive_keys
 
@@ -172,7 +173,7 @@ def test_page_weight_is_under_100_kb(tmp_path: Path) -> None:
     app = create_app(IntakeConfig(data_dir=tmp_path))
     client = app.test_client()
     listed = client.get(MANIFEST_PATH).get_json()["assets"]
-    assets = sum(len(client.get(url).data) for url in listed if url != "/assets/verify.js")
+    assets = sum(len(client.get(url).data) for url in listed if url not in ("/assets/verify.js", "/assets/control.js"))
     for path in PAGES.values():
         assert len(client.get(path).data) + assets <= 100_000
     app.extensions["dvr_store"].close()

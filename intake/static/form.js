@@ -1,6 +1,7 @@
 // The registration form's behaviour: check that this browser can seal, load
 // and check the ministry's key, validate in the page language, seal the
-// record, send only the envelope, and show the receipt.
+// record, send only the envelope, and show the receipt and registrant code
+// (registrant.js; correcting and withdrawing: control.js).
 //
 // Until this script has checked everything, the submit button stays
 // disabled and the "use a current browser" notice stays visible; the form
@@ -10,9 +11,10 @@
 
 import { supportsX25519 } from "./hpke.js";
 import { MINISTRY_SIGNING_KEY } from "./ministry-key.js";
+import { deriveControl, formatCode, newSecret } from "./registrant.js";
 import { SealError, currentKey, envelopeSha256, sealSubmission, supportsEd25519 } from "./seal.js";
 
-const SUBMISSION_SCHEMA = "dvr-registration/1";
+const SUBMISSION_SCHEMA = "dvr-registration/2";
 const KEYS_URL = "/api/v1/keys";
 const SUBMIT_URL = "/api/v1/submissions";
 const CHALLENGE_URL = "/api/v1/challenge";
@@ -28,16 +30,18 @@ const messages = Object.fromEntries(
 let key = null;
 let busy = false;
 let proof = null;
+let correcting = null; // the secret of a registration being corrected
 
 function msg(name, vars = {}) {
   return messages[name].replace(/\{(\w+)\}/g, (_, v) => String(vars[v]));
 }
 
 // Progress goes to a polite status region, failures to an alert region.
-function say(text, { alert = false } = {}) {
-  $("status").textContent = alert ? "" : text;
-  $("submit-error").textContent = alert ? text : "";
+function say(text, { alert = false, control = false } = {}) {
+  $(control ? "control-result" : "status").textContent = alert ? "" : text;
+  $(control ? "control-error" : "submit-error").textContent = alert ? text : "";
 }
+const controlSay = (text, options = {}) => say(text, { ...options, control: true });
 
 // ---- the key -------------------------------------------------------------
 
@@ -318,12 +322,14 @@ function localDate(isoDay) {
   return new Intl.DateTimeFormat(htmlLang, { dateStyle: "long", timeZone: "UTC" }).format(day);
 }
 
-// The saved file: the receipt as sent, plus the envelope (the log's leaf) a check needs.
-function showReceipt(receipt, envelope) {
+// The saved file: the receipt as sent, the envelope (the log's leaf) a check needs, the code.
+function showReceipt(receipt, envelope, code) {
   $("receipt-seq").textContent = String(receipt.seq);
   $("receipt-sha").textContent = groups(receipt.envelope_sha256, 4);
   $("receipt-date").textContent = localDate(receipt.received_on);
-  const saved = JSON.stringify({ ...receipt, envelope }, null, 1);
+  $("receipt-code").textContent = code;
+  $("control").hidden = true;
+  const saved = JSON.stringify({ ...receipt, envelope, registrant_code: code }, null, 1);
   const blob = new Blob([`${saved}\n`], { type: "application/json" });
   const link = $("receipt-download");
   link.href = URL.createObjectURL(blob);
@@ -336,7 +342,8 @@ function showReceipt(receipt, envelope) {
   performance.mark("dvr-receipt");
 }
 
-async function send(envelope, again = true) {
+// The receipt, or null once `tell` said why there is none.
+async function send(envelope, tell = say, again = true) {
   const response = await fetch(SUBMIT_URL, {
     ...FETCH_OPTIONS,
     method: "POST",
@@ -346,15 +353,19 @@ async function send(envelope, again = true) {
   if (response.status !== 201) {
     const code = (await response.json().catch(() => null))?.error?.code ?? "";
     // A refused proof (expired, or from before a restart): once more with a new one.
-    if (again && code.startsWith("proof_of_work")) return send(envelope, false);
-    return say(await failureMessage(response, code), { alert: true });
+    if (again && code.startsWith("proof_of_work")) return send(envelope, tell, false);
+    tell(await failureMessage(response, code), { alert: true });
+    return null;
   }
   const receipt = await response.json();
-  if (receipt.envelope_sha256 !== (await envelopeSha256(envelope))) return say(msg("receipt_mismatch"), { alert: true });
-  say("");
-  showReceipt(receipt, envelope);
-  return true;
+  if (receipt.envelope_sha256 !== (await envelopeSha256(envelope))) {
+    tell(msg("receipt_mismatch"), { alert: true });
+    return null;
+  }
+  tell("");
+  return receipt;
 }
+
 
 async function onSubmit(event) {
   event.preventDefault();
@@ -370,8 +381,13 @@ async function onSubmit(event) {
   performance.mark("dvr-submit");
   let done = false;
   try {
-    const envelope = await sealSubmission({ schema: SUBMISSION_SCHEMA, lang, record: buildRecord() }, key);
-    done = (await send(envelope)) === true;
+    const secret = correcting ?? newSecret();
+    const c = await deriveControl(secret); // a correction reveals the key, a first registration its hash
+    const record = { ...buildRecord(), registrant: correcting ? { key: c.key } : { id: c.id } };
+    const envelope = await sealSubmission({ schema: SUBMISSION_SCHEMA, lang, record }, key);
+    const receipt = await send(envelope);
+    if (receipt) showReceipt(receipt, envelope, formatCode(secret));
+    done = receipt !== null;
   } catch (error) {
     if (error instanceof SealError && error.code === "untrusted") {
       distrust();
@@ -382,6 +398,25 @@ async function onSubmit(event) {
   } finally {
     busy = false;
     button.disabled = done;
+  }
+}
+
+// ---- correcting and withdrawing (control.js) --------------------------------
+
+async function onControl(event) {
+  if (busy || !key) return;
+  busy = button.disabled = true;
+  try {
+    const { control } = await import("./control.js");
+    const seal = (record) => sealSubmission({ schema: SUBMISSION_SCHEMA, lang, record }, key);
+    const correct = (secret) => (correcting = secret);
+    await control(event.target.id === "withdraw-button", { msg, say: controlSay, seal, send, correct });
+  } catch (error) {
+    if (error instanceof SealError && error.code === "untrusted") return distrust();
+    controlSay(msg("network"), { alert: true });
+  } finally {
+    busy = false;
+    button.disabled = !key;
   }
 }
 
@@ -442,6 +477,9 @@ async function start() {
   }
   solveProof();
   form.addEventListener("submit", onSubmit);
+  $("correct-button").addEventListener("click", onControl);
+  $("withdraw-button").addEventListener("click", onControl);
+  $("control").hidden = false;
   button.disabled = false;
 }
 
