@@ -279,8 +279,10 @@ def test_the_receipt_can_be_saved_as_json(context: Any, registry: Registry) -> N
     with page.expect_download() as download:
         page.click("#receipt-download")
     saved = json.loads(Path(download.value.path()).read_text())
-    # The server's receipt, member for member, plus the envelope a later check needs.
-    assert saved == {**receipt, "envelope": json.loads(answer.value.request.post_data_buffer)}
+    # The server's receipt, member for member, plus the envelope a later check needs and the code shown.
+    code = page.inner_text("[data-testid=registrant-code]")
+    posted = json.loads(answer.value.request.post_data_buffer)
+    assert saved == {**receipt, "envelope": posted, "registrant_code": code}
     assert download.value.suggested_filename == f"dvr-receipt-{receipt['seq']}.json"
     assert page.locator("html").get_attribute("lang") == "sr-Cyrl"
     assert "Шта ова потврда доказује" in page.inner_text("[data-testid=receipt]")

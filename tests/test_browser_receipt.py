@@ -186,8 +186,10 @@ def check(chromium: Any, registry: Registry) -> Iterator[Checker]:
 
 
 def test_the_saved_file_is_the_servers_receipt_plus_the_envelope(saved: Saved, registry: Registry) -> None:
-    assert saved.file == {**saved.server, "envelope": saved.posted}
-    assert list(saved.file)[-1] == "envelope"
+    code = saved.file["registrant_code"]  # docs/formats.md section 12.1
+    assert len(code) == 21 and code.count("-") == 4
+    assert saved.file == {**saved.server, "envelope": saved.posted, "registrant_code": code}
+    assert list(saved.file)[-2:] == ["envelope", "registrant_code"]
     assert saved.server["seq"] == BEFORE + 1
     # The envelope in the file is the one stored at its seq, byte for byte.
     stored = stored_envelopes(registry.data_dir)[saved.server["seq"] - 1]
