@@ -134,14 +134,20 @@ def _control(member: Any) -> tuple[bytes, bool]:
     raise InvalidSubmission("registrant is not an object with exactly one of id, key")
 
 
-def parse_any(plaintext: bytes, validator: Callable[[Any], Any], today: date) -> Parsed:
-    """Any submission of version 1 or 2; raise InvalidSubmission."""
+def _submission_object(plaintext: bytes) -> dict[str, Any]:
+    """The submission's {schema, lang, record} object, parsed as strict JSON; raise InvalidSubmission."""
     try:
         obj = orjson.loads(plaintext)
     except orjson.JSONDecodeError:
         raise InvalidSubmission("the submission is not UTF-8 JSON") from None
     if type(obj) is not dict or obj.keys() != _MEMBERS:
         raise InvalidSubmission("the submission is not a {schema, lang, record} object")
+    return obj
+
+
+def parse_any(plaintext: bytes, validator: Callable[[Any], Any], today: date) -> Parsed:
+    """Any submission of version 1 or 2; raise InvalidSubmission."""
+    obj = _submission_object(plaintext)
     if obj["lang"] not in LANGS:
         raise InvalidSubmission("unknown submission schema or language")
     record = obj["record"]
@@ -171,12 +177,7 @@ def parse_submission(plaintext: bytes, validator: Callable[[Any], Any], today: d
     orjson parses strict JSON (RFC 8259): it refuses NaN, Infinity, lone
     surrogates and invalid UTF-8, which the standard library would let in.
     """
-    try:
-        obj = orjson.loads(plaintext)
-    except orjson.JSONDecodeError:
-        raise InvalidSubmission("the submission is not UTF-8 JSON") from None
-    if type(obj) is not dict or obj.keys() != _MEMBERS:
-        raise InvalidSubmission("the submission is not a {schema, lang, record} object")
+    obj = _submission_object(plaintext)
     if obj["schema"] != SUBMISSION_SCHEMA or obj["lang"] not in LANGS:
         raise InvalidSubmission("unknown submission schema or language")
     record = obj["record"]
