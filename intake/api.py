@@ -149,6 +149,12 @@ class KeyCache:
     def __contains__(self, kid: object) -> bool:
         return kid in self._ring.kids or kid in self.get().kids
 
+    def version_of(self, kid: str) -> int | None:
+        """The envelope version the installed key `kid` takes (1 for X25519,
+        2 for X-Wing), or None for a kid not installed."""
+        version = self._ring.versions.get(kid)
+        return version if version is not None else self.get().versions.get(kid)
+
 
 def make_blueprint(keys: KeyCache, proof: ProofOfWork | None = None) -> Blueprint:
     """The API's routes other than the submission itself: GET /keys and GET
@@ -232,6 +238,8 @@ def _read_body(stream: Any, size: int) -> bytes:
 
 _FAILED = "the server could not answer this request"
 _BAD_REQUEST = "400 BAD REQUEST"
+# The envelope format each key version takes (docs/formats.md section 11).
+_ENVELOPE_FORMATS = {1: "dvr-envelope/1", 2: "dvr-envelope/2"}
 _TOO_LARGE = "413 REQUEST ENTITY TOO LARGE"
 _UNAVAILABLE = "503 SERVICE UNAVAILABLE"
 
@@ -362,6 +370,14 @@ class SubmissionHandler:
             raise _Refused(
                 _BAD_REQUEST if exc.code == "not_an_envelope" else "422 UNPROCESSABLE ENTITY", exc.code, str(exc)
             ) from None
+        takes = self.keys.version_of(envelope.kid)
+        if takes is not None and envelope.format != _ENVELOPE_FORMATS[takes]:
+            # e.g. an X-Wing-sized ciphertext naming an X25519 key: no keyholder could ever open it
+            raise _Refused(
+                "422 UNPROCESSABLE ENTITY",
+                "format_mismatch",
+                f"the envelope is {envelope.format} but key {envelope.kid} takes {_ENVELOPE_FORMATS[takes]}",
+            )
         if self.proof is not None:
             try:
                 self.proof.verify(environ)

@@ -22,6 +22,7 @@ class Keyring:
         self.bundles = bundles
         self.current = current
         self.kids = frozenset(b.kid for b in bundles)
+        self.versions = {b.kid: b.version for b in bundles}  # the envelope version each key takes
         self.rotations = rotations or []  # the rotation statements that admitted new signing keys
 
     def to_api(self) -> dict[str, Any]:

@@ -498,3 +498,15 @@ def test_every_route_takes_its_headers_from_the_one_list(tmp_path, ministry_key,
     finally:
         app.extensions["dvr_store"].close()
         app.extensions["dvr_log"].close()
+
+
+def test_an_envelope_of_the_other_version_for_an_installed_key_is_refused(intake_server, ministry_key):
+    """A well-formed dvr-envelope/2 (an X-Wing-sized ciphertext) naming the
+    installed X25519 key could never be opened: refused, nothing stored."""
+    v2_sized = {"format": "dvr-envelope/2", "kid": ministry_key.kid, "ct": b64u(b"\x01" * 2160)}
+    status, body = intake_server.submit(v2_sized)
+    assert (status, body["error"]["code"]) == (422, "format_mismatch")
+    assert "dvr-envelope/1" in body["error"]["message"]
+    assert stored_rows(intake_server) == 0
+    # the same key's own version is still taken
+    assert intake_server.submit(vault.seal(submission(), ministry_key.public_key).to_json())[0] == 201
