@@ -109,6 +109,13 @@ def keys_add(data_dir: Path, bundle_file: Path, rotation_file: Path | None) -> N
     help="Ask each submission for a solved challenge (off: only for a trusted channel).",
 )
 @click.option(
+    "--pow-levels",
+    default=None,
+    metavar="RATE:MAXNUMBER,...",
+    help="Proof-of-work difficulty by verified submissions per second "
+    "(default 0:100000,30:250000,100:500000,250:1000000; docs/operations.md, section 8).",
+)
+@click.option(
     "--rate-limit/--no-rate-limit", default=True, show_default=True, help="Limit submissions per client, in memory."
 )
 @click.option(
@@ -126,6 +133,7 @@ def serve(
     create: bool,
     allow_no_key: bool,
     proof_of_work: bool,
+    pow_levels: str | None,
     rate_limit: bool,
     client_address_header: str | None,
 ) -> None:
@@ -137,6 +145,7 @@ def serve(
     from werkzeug.serving import WSGIRequestHandler, make_server
 
     from . import create_app
+    from .pow import Difficulty
     from .preflight import check, defences_warning
     from .ratelimit import RateLimits
 
@@ -147,10 +156,15 @@ def serve(
         create_hint="check the path, or pass --create to start a new, empty intake there",
         allow_hint="pass --allow-no-key to serve without one (staging only)",
     )
+    try:
+        difficulty = Difficulty.parse(pow_levels) if pow_levels else Difficulty()
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--pow-levels") from None
     config = IntakeConfig(
         data_dir=data_dir,
         store_url=store_url,
         proof_of_work=proof_of_work,
+        difficulty=difficulty,
         rate_limits=RateLimits() if rate_limit else None,
         client_address_header=client_address_header,
     )

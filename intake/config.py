@@ -9,9 +9,10 @@ from pathlib import Path
 from .pow import Difficulty
 from .ratelimit import RateLimits
 
-__all__ = ["STORE_ENV", "IntakeConfig"]
+__all__ = ["POW_LEVELS_ENV", "STORE_ENV", "IntakeConfig"]
 
 STORE_ENV = "DVR_INTAKE_STORE"
+POW_LEVELS_ENV = "DVR_INTAKE_POW_LEVELS"  # proof-of-work levels, Difficulty.parse
 
 _SWITCH = {"on": True, "off": False}
 
@@ -21,6 +22,16 @@ def _switch(name: str) -> bool:
     if value not in _SWITCH:
         raise ValueError(f"{name} must be on or off, not {value!r}")
     return _SWITCH[value]
+
+
+def _difficulty() -> Difficulty:
+    text = os.environ.get(POW_LEVELS_ENV)
+    if not text:
+        return Difficulty()
+    try:
+        return Difficulty.parse(text)
+    except ValueError as exc:
+        raise ValueError(f"{POW_LEVELS_ENV}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -65,7 +76,7 @@ class IntakeConfig:
         directory, `DVR_INTAKE_STORE` (if set) the PostgreSQL store;
         `DVR_INTAKE_PROOF_OF_WORK` and `DVR_INTAKE_RATE_LIMIT` (`on`, the
         default, or `off`) and `DVR_INTAKE_CLIENT_ADDRESS_HEADER` set the
-        defences."""
+        defences, `DVR_INTAKE_POW_LEVELS` the proof of work's levels."""
         data = os.environ.get("DVR_INTAKE_DATA")
         if not data:
             raise RuntimeError("set DVR_INTAKE_DATA to the intake data directory")
@@ -76,4 +87,5 @@ class IntakeConfig:
             proof_of_work=_switch("DVR_INTAKE_PROOF_OF_WORK"),
             rate_limits=RateLimits() if _switch("DVR_INTAKE_RATE_LIMIT") else None,
             client_address_header=header,
+            difficulty=_difficulty(),
         )

@@ -82,6 +82,22 @@ class Difficulty:
         if not self.levels or rates[0] != 0 or rates != sorted(rates) or any(n < 1 for _r, n in self.levels):
             raise ValueError("difficulty levels: start at rate 0, rates ascending, maxNumber at least 1")
 
+    @classmethod
+    def parse(cls, text: str) -> Difficulty:
+        """Levels as an operator writes them: `RATE:MAXNUMBER` pairs separated
+        by commas, e.g. `0:100000,30:250000,100:500000,250:1000000` (the
+        default). ValueError, in one line, for anything else."""
+        levels = []
+        for part in text.split(","):
+            rate, sep, number = part.strip().partition(":")
+            try:
+                if not sep:
+                    raise ValueError
+                levels.append((float(rate), int(number)))
+            except ValueError:
+                raise ValueError(f"difficulty levels: {part.strip()!r} is not RATE:MAXNUMBER (e.g. 0:100000)") from None
+        return cls(levels=tuple(levels))
+
     def max_number(self, rate: float) -> int:
         chosen = self.levels[0][1]
         for threshold, number in self.levels:

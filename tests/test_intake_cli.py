@@ -175,3 +175,46 @@ def test_serve_turns_a_defence_off_only_when_asked_and_warns(tmp_path, ministry_
     assert seen.strip() == (
         "intake: WARNING: proof of work turned off: only for a trusted channel (docs/operations.md, section 8)"
     )
+
+
+def test_the_operator_sets_the_proof_of_work_levels_and_the_challenge_follows(tmp_path, ministry_key):
+    """DVR_INTAKE_POW_LEVELS (gunicorn) and --pow-levels (intake serve) set
+    the difficulty: the challenge served over HTTP carries the first level."""
+    import json
+    import urllib.request
+
+    add_bundle(tmp_path / "keys.json", ministry_key.bundle().to_json())
+    port = free_port()
+    proc = subprocess.Popen(
+        [str(BIN / "gunicorn"), "-c", "python:intake.gunicorn_conf", "-b", f"127.0.0.1:{port}"]
+        + ["--workers=1", "intake.wsgi:from_environ()"],
+        env={**os.environ, "DVR_INTAKE_DATA": str(tmp_path), "DVR_INTAKE_POW_LEVELS": "0:40000,50:400000"},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/challenge", timeout=5) as resp:
+                    challenge = json.load(resp)
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, "gunicorn did not start"
+                time.sleep(0.2)
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+    assert challenge["maxNumber"] == 40000
+
+
+@pytest.mark.parametrize("levels", ["0:100000,30", "fast", "10:5000", "0:100000,5:0"])
+def test_proof_of_work_levels_that_make_no_sense_are_one_line_at_start(tmp_path, ministry_key, levels):
+    add_bundle(tmp_path / "keys.json", ministry_key.bundle().to_json())
+    proc = gunicorn(tmp_path, {"DVR_INTAKE_POW_LEVELS": levels})
+    _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 1 and err.strip().startswith("intake: error: DVR_INTAKE_POW_LEVELS: difficulty levels")
+    assert "\n" not in err.strip()
+    served = run("intake", "serve", "--data", tmp_path, "--port", "0", "--pow-levels", levels)
+    assert served.returncode == 2 and "Traceback" not in served.stderr
+    assert "Invalid value for --pow-levels: difficulty levels" in served.stderr.strip().splitlines()[-1]
