@@ -47,8 +47,10 @@ def on_starting(server: Any) -> None:
     # Before any worker forks: one challenge key and one table of used
     # challenges for all of them (intake/pow.py).
     from intake.pow import install_shared_state
+    from intake.ratelimit import install_shared_buckets
 
     install_shared_state()
+    install_shared_buckets()  # and one table of rate-limit buckets (intake/ratelimit.py)
 
 
 logger_class = PrivateLogger

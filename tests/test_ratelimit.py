@@ -165,3 +165,79 @@ def test_no_address_and_no_hash_in_any_log_line_or_file(tmp_path, ministry_key, 
 def test_limits_that_make_no_sense_are_refused(bad):
     with pytest.raises(ValueError, match="rate limits"):
         RateLimits(**bad)
+
+
+def test_forked_workers_count_one_client_against_one_bucket():
+    """Two processes forked after the table is made (as gunicorn's workers
+    are) share each client's bucket and the day's key: a client that
+    spreads its requests over both still gets its burst once, not twice."""
+    import multiprocessing
+
+    from intake.ratelimit import SharedBuckets
+
+    shared = SharedBuckets(max_clients=1000)
+    limits = RateLimits(burst=5, per_second=0.001)
+    first = RateLimiter(limits, shared=shared)
+    context = multiprocessing.get_context("fork")
+    answers = context.Queue()
+
+    def worker() -> None:
+        limiter = RateLimiter(limits, shared=shared)
+        answers.put((limiter._key, [limiter.check(ATTACKER) is None for _ in range(4)]))
+
+    children = [context.Process(target=worker) for _ in range(2)]
+    for child in children:
+        child.start()
+    results = [answers.get(timeout=20) for _ in children]
+    for child in children:
+        child.join(timeout=20)
+    assert {key for key, _ in results} == {first._key}
+    allowed = sum(sum(oks) for _key, oks in results)
+    assert allowed == 5  # 8 requests over two processes: the burst, once
+    assert first.check(ATTACKER) is not None and first.check(REGISTRANT) is None
+
+
+def test_the_shared_table_is_bounded_and_a_new_day_clears_it():
+    from intake.ratelimit import SharedBuckets
+
+    day = [datetime.date(2026, 12, 7)]
+    shared = SharedBuckets(max_clients=100)
+    limiter = RateLimiter(RateLimits(burst=2, per_second=0.001), clock=lambda: 0.0, today=lambda: day[0], shared=shared)
+    for i in range(1000):
+        limiter.check(f"10.0.{i // 256}.{i % 256}")
+    assert 100 <= len(limiter) <= shared.slots + 16
+    key = limiter._key
+    assert limiter.check(ATTACKER) is None and limiter.check(ATTACKER) is None
+    assert limiter.check(ATTACKER) is not None
+    day[0] += datetime.timedelta(days=1)
+    assert limiter.check(ATTACKER) is None
+    assert limiter._key != key and len(limiter) == 1
+
+
+def test_under_gunicorn_two_workers_hold_a_flooding_client_to_one_burst(tmp_path, ministry_key):
+    """The attacker spreads a flood over gunicorn's two workers (a new
+    connection per request): it still stores one burst (20) and what refills
+    meanwhile (one per 3 s), not one burst per worker."""
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from prod_server import ProdServer, request
+
+    SUBMIT = "/api/v1/submissions"
+
+    data = tmp_path / "intake"
+    data.mkdir()
+    add_bundle(data / "keys.json", ministry_key.bundle().to_json())
+    server = ProdServer(data, tmp_path / "gunicorn.log", "--workers=2", env={"DVR_INTAKE_RATE_LIMIT": "on"})
+    try:
+        bodies = [json.dumps(vault.seal(submission(), ministry_key.public_key).to_json()).encode() for _ in range(80)]
+        started = time.monotonic()
+        with ThreadPoolExecutor(16) as pool:  # 16 connections at once: both workers accept
+            statuses = list(pool.map(lambda b: request("127.0.0.1", server.port, "POST", SUBMIT, b)[0], bodies))
+        elapsed = time.monotonic() - started
+        workers = len(server.pids()) - 1
+    finally:
+        server.stop()
+    assert workers == 2
+    assert statuses.count(201) <= 20 + 1 + int(elapsed / 3), (statuses.count(201), elapsed)
+    assert statuses.count(201) >= 20 and statuses.count(429) == 80 - statuses.count(201)
