@@ -139,6 +139,7 @@ class Field:
     # A "more" list the page copies from an earlier select instead of carrying it twice: (that
     # select's id, the values of it to leave out). See _share_lists.
     options_from: tuple[str, tuple[str, ...]] | None = None
+    checked: str | None = None  # the radio ticked when the page opens (the kind chooser's "individual")
 
     @property
     def id(self) -> str:

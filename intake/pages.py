@@ -144,15 +144,16 @@ def _remove_catalogues(path: Path, owner_pid: int) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
-_UNQUOTED_VALUE = re.compile(r"[A-Za-z0-9_-]+")
+_UNQUOTED_VALUE = re.compile(r"[A-Za-z0-9_.-]+")
 
 
 def _option_value(value: object) -> str:
-    """An option's value, written without quotes (it saves two bytes on each
-    of the page's thousand options); only a code that needs none passes."""
+    """An attribute value written without quotes (an option's value, a control's
+    name or id: two bytes saved on each of the page's thousand options and
+    hundred controls); only a code that needs none passes."""
     text = str(value)
     if not _UNQUOTED_VALUE.fullmatch(text):
-        raise ValueError(f"an option value must be letters, digits, _ or -: {text!r}")
+        raise ValueError(f"an unquoted attribute value must be letters, digits, _, . or -: {text!r}")
     return text
 
 
@@ -171,7 +172,7 @@ def init_app(app: Flask, config: IntakeConfig) -> None:
     Babel(app, locale_selector=_select_locale)
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
-    app.jinja_env.filters["option_value"] = _option_value
+    app.jinja_env.filters["bare"] = _option_value
     app.session_interface = _NoSession()
     app.after_request(_default_headers)
 
