@@ -42,9 +42,12 @@ def test_the_first_bundle_is_current_and_pins_its_signing_key(tmp_path):
 
 
 def test_adding_the_same_bundle_again_changes_nothing(tmp_path):
-    add_bundle(_keys(tmp_path), FIRST.bundle().to_json())
+    # One bundle, added twice: two calls to bundle() could fall either side
+    # of a second and differ in `created`, which is rightly a different bundle.
+    bundle = FIRST.bundle().to_json()
+    add_bundle(_keys(tmp_path), bundle)
     before = _keys(tmp_path).read_bytes()
-    _bundle, new = add_bundle(_keys(tmp_path), json.loads(json.dumps(FIRST.bundle().to_json())))
+    _bundle, new = add_bundle(_keys(tmp_path), json.loads(json.dumps(bundle)))
     assert not new
     assert load_keyring(_keys(tmp_path)).kids == {FIRST.kid}
     assert json.loads(_keys(tmp_path).read_bytes()) == json.loads(before)
