@@ -12,6 +12,10 @@ Version 2 submissions (`dvr-registration/2`, docs/formats.md section 12)
 carry the registrant's control member, `registrant`, beside the version 1
 record, or are a withdrawal (`{"kind": "withdrawal", "registrant": ...}`).
 `parse_any` says which, with the control id the keyholder groups by.
+A version 2 record may also be a household, a business or an association
+(`kind`, docs/formats.md section 13), checked against
+`schemas/registration-kinds.schema.json`; a record without `kind` is an
+individual, exactly as in version 1.
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ __all__ = [
     "SUBMISSION_SCHEMA",
     "SUBMISSION_SCHEMA_2",
     "WITHDRAWAL",
+    "KINDS",
+    "compile_kinds_validator",
     "compile_validator",
     "parse_any",
     "parse_submission",
@@ -49,6 +55,8 @@ FIRST, CORRECTION, WITHDRAWAL = 0, 1, 2
 ID_BYTES = 16  # the part of the control id kept per submission to group by (docs/formats.md 12.3)
 LANGS = frozenset({"sq", "en", "sr", "de"})
 _MEMBERS = frozenset({"schema", "lang", "record"})
+# The record kinds of docs/formats.md section 13 (an individual has no `kind`).
+KINDS = ("household", "business", "association")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 
 
@@ -89,13 +97,44 @@ def compile_validator() -> Callable[[Any], Any]:
     return validate
 
 
-def _check_dates(record: dict[str, Any], today: date) -> None:
+def compile_kinds_validator() -> Callable[[Any], Any]:
+    """A callable that raises InvalidSubmission for a household, business or
+    association record that fails `registration-kinds.schema.json`. Each kind
+    is checked against its own definition, so the message names what is wrong
+    with that kind rather than why the record is none of the three."""
+    root = schemas.load("registration-kinds.schema.json")
+    checks = {
+        kind: jsonschema_rs.validator_for(
+            {"$schema": root["$schema"], "$ref": f"#/$defs/{kind}", "$defs": root["$defs"]},
+            formats={"date": _is_date, "email": _is_email},
+            validate_formats=True,
+        )
+        for kind in KINDS
+    }
+
+    def validate(record: Any) -> None:
+        kind = record.get("kind") if type(record) is dict else None
+        check = checks.get(kind) if type(kind) is str else None
+        if check is None:
+            raise InvalidSubmission("the record's kind is not one of household, business, association")
+        if not check.is_valid(record):
+            first = next(check.iter_errors(record), None)
+            raise InvalidSubmission(f"the {kind} record fails the schema: {first.message if first else 'invalid'}")
+
+    return validate
+
+
+def _check_birth(text: str, today: date, what: str = "birth_date") -> None:
     try:
-        born = date.fromisoformat(record["birth_date"])
+        born = date.fromisoformat(text)
     except ValueError:  # the schema's format already refuses these; kept for a validator passed in
-        raise InvalidSubmission("birth_date is not a calendar date") from None
+        raise InvalidSubmission(f"{what} is not a calendar date") from None
     if born <= date(1900, 1, 1) or born > today:
-        raise InvalidSubmission("birth_date is outside 1900-01-02 .. today")
+        raise InvalidSubmission(f"{what} is outside 1900-01-02 .. today")
+
+
+def _check_dates(record: dict[str, Any], today: date) -> None:
+    _check_birth(record["birth_date"], today)
     year = record.get("emigration_year")
     if year is not None and year > today.year:
         raise InvalidSubmission("emigration_year is in the future")
@@ -145,8 +184,30 @@ def _submission_object(plaintext: bytes) -> dict[str, Any]:
     return obj
 
 
-def parse_any(plaintext: bytes, validator: Callable[[Any], Any], today: date) -> Parsed:
-    """Any submission of version 1 or 2; raise InvalidSubmission."""
+_kinds_validator: Callable[[Any], Any] | None = None
+
+
+def _default_kinds() -> Callable[[Any], Any]:
+    global _kinds_validator
+    if _kinds_validator is None:
+        _kinds_validator = compile_kinds_validator()
+    return _kinds_validator
+
+
+def _check_kind(record: dict[str, Any], kinds: Callable[[Any], Any], today: date) -> None:
+    kinds(record)
+    if record["kind"] == "household":
+        _check_dates(record, today)
+        for i, member in enumerate(record["members"]):
+            _check_birth(member["birth_date"], today, f"members[{i}].birth_date")
+
+
+def parse_any(
+    plaintext: bytes, validator: Callable[[Any], Any], today: date, kinds: Callable[[Any], Any] | None = None
+) -> Parsed:
+    """Any submission of version 1 or 2; raise InvalidSubmission. `kinds` checks
+    a version 2 record that has a `kind` (from `compile_kinds_validator`, compiled
+    on first use when not given)."""
     obj = _submission_object(plaintext)
     if obj["lang"] not in LANGS:
         raise InvalidSubmission("unknown submission schema or language")
@@ -166,8 +227,11 @@ def parse_any(plaintext: bytes, validator: Callable[[Any], Any], today: date) ->
         return Parsed(None, control, WITHDRAWAL)
     control, revealed = _control(record["registrant"])
     rest = {k: v for k, v in record.items() if k != "registrant"}
-    validator(rest)
-    _check_dates(rest, today)
+    if "kind" in rest:
+        _check_kind(rest, kinds or _default_kinds(), today)
+    else:
+        validator(rest)
+        _check_dates(rest, today)
     return Parsed(rest, control, CORRECTION if revealed else FIRST)
 
 
