@@ -403,13 +403,43 @@ def test_serbian_is_cyrillic() -> None:
             assert not latin_words, (message.id, latin_words)
 
 
+# Code lists whose names come from CLDR through Babel, not from labels.json.
+CLDR_LISTS = frozenset({"country", "residence_country", "language"})
+
+
+def code_lists(schema: dict[str, Any], props: dict[str, Any]) -> dict[str, set[str]]:
+    """Each coded member of `props` (an enum, an array of one, or a $ref to a
+    code list of `schema`) with its codes, leaving out the CLDR lists."""
+    out: dict[str, set[str]] = {}
+    for name, prop in props.items():
+        prop = prop.get("items", prop) if prop.get("type") == "array" else prop
+        ref = prop.get("$ref", "")
+        if ref:
+            target = ref.rsplit("/", 1)[-1]
+            if target in CLDR_LISTS or "enum" not in schema["$defs"][target]:
+                continue
+            out[name] = set(schema["$defs"][target]["enum"])
+        elif "enum" in prop:
+            out[name] = set(prop["enum"])
+    return out
+
+
 def test_labels_cover_every_code_list_in_every_language() -> None:
+    """labels.json has exactly the code lists of the version 1 record and of the
+    version 2 kinds (household, member, business, association), with each list's
+    codes and a label in every page language; a list in either schema without
+    labels, or labels for a code no schema has, fails."""
     labels = schemas.load("labels.json")
     assert labels["languages"] == list(LANGUAGES)
-    props = SCHEMA["properties"]
+    kinds = schemas.load("registration-kinds.schema.json")
+    lists = code_lists(SCHEMA, SCHEMA["properties"])
+    for kind in ("household", "member", "business", "association"):
+        for name, codes in code_lists(kinds, kinds["$defs"][kind]["properties"]).items():
+            assert lists.setdefault(name, codes) == codes, f"{name} has two different code lists"
+    assert {"sex", "sector", "size", "field", "members_band", "relationship"} <= set(lists)
+    assert set(labels["fields"]) == set(lists)
     for name, by_code in labels["fields"].items():
-        prop = props[name]["items"] if props[name].get("type") == "array" else props[name]
-        assert set(by_code) == enum_values(prop), name
+        assert set(by_code) == lists[name], name
         for code, names in by_code.items():
             assert set(names) == set(LANGUAGES) and all(names.values()), (name, code)
 
