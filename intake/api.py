@@ -14,7 +14,7 @@ from flask import Blueprint, Flask, Response, jsonify, request
 from werkzeug.exceptions import ClientDisconnected, HTTPException
 from werkzeug.http import parse_options_header
 
-from vault import MalformedEnvelope, parse_envelope
+from vault import ENVELOPE_FORMATS, MalformedEnvelope, parse_envelope
 
 from . import pages
 from .config import IntakeConfig
@@ -238,8 +238,6 @@ def _read_body(stream: Any, size: int) -> bytes:
 
 _FAILED = "the server could not answer this request"
 _BAD_REQUEST = "400 BAD REQUEST"
-# The envelope format each key version takes (docs/formats.md section 11).
-_ENVELOPE_FORMATS = {1: "dvr-envelope/1", 2: "dvr-envelope/2"}
 _TOO_LARGE = "413 REQUEST ENTITY TOO LARGE"
 _UNAVAILABLE = "503 SERVICE UNAVAILABLE"
 
@@ -371,12 +369,12 @@ class SubmissionHandler:
                 _BAD_REQUEST if exc.code == "not_an_envelope" else "422 UNPROCESSABLE ENTITY", exc.code, str(exc)
             ) from None
         takes = self.keys.version_of(envelope.kid)
-        if takes is not None and envelope.format != _ENVELOPE_FORMATS[takes]:
+        if takes is not None and envelope.format != ENVELOPE_FORMATS[takes]:
             # e.g. an X-Wing-sized ciphertext naming an X25519 key: no keyholder could ever open it
             raise _Refused(
                 "422 UNPROCESSABLE ENTITY",
                 "format_mismatch",
-                f"the envelope is {envelope.format} but key {envelope.kid} takes {_ENVELOPE_FORMATS[takes]}",
+                f"the envelope is {envelope.format} but key {envelope.kid} takes {ENVELOPE_FORMATS[takes]}",
             )
         if self.proof is not None:
             try:

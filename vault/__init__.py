@@ -13,7 +13,7 @@ the modules behind them, and the plumbing (_fsutil, _workers), may move.
 
 from . import audit, canonical, custody, pagetrust, shares, transparency
 from .batch import BatchHeader, read_batch, write_batch
-from .envelope import Envelope, open_envelope, parse_envelope, seal
+from .envelope import ENVELOPE_FORMATS, Envelope, open_envelope, parse_envelope, seal
 from .errors import InvalidBatch, InvalidEnvelope, InvalidKeyBundle, InvalidSignature, MalformedEnvelope, VaultError
 from .keys import KeyBundle, UnlockedKey, derive_keys, load_bundle, new_master_secret
 
@@ -28,7 +28,8 @@ __all__ = [
     "derive_keys",
     "load_bundle",
     "new_master_secret",
-    # envelopes: one registration sealed to the current bundle
+    # envelopes: one registration sealed to the current bundle (its format by key version)
+    "ENVELOPE_FORMATS",
     "Envelope",
     "InvalidEnvelope",
     "MalformedEnvelope",

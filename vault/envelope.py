@@ -21,6 +21,7 @@ from .errors import InvalidEnvelope, MalformedEnvelope
 from .keys import UnlockedKey, key_version, kid_for
 
 __all__ = [
+    "ENVELOPE_FORMATS",
     "BUCKETS",
     "ENVELOPE_FORMAT",
     "ENVELOPE_FORMAT_V2",
@@ -35,6 +36,8 @@ __all__ = [
 
 ENVELOPE_FORMAT = "dvr-envelope/1"
 ENVELOPE_FORMAT_V2 = "dvr-envelope/2"
+# The envelope format each key version takes (docs/formats.md section 11).
+ENVELOPE_FORMATS = {1: ENVELOPE_FORMAT, 2: ENVELOPE_FORMAT_V2}
 # The same buckets for both versions (docs/formats.md says why): the padded
 # sizes, and so what the length of an envelope tells, do not change with it.
 BUCKETS = (1024, 2048, 4096, 8192, 16384)
