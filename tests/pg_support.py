@@ -195,6 +195,49 @@ class PgCluster:
         return self.url(name)
 
 
+def start_sync_standby(primary: PgCluster, name: str = "standby1", timeout: float = 30) -> PgCluster:
+    """A hot standby of the running `primary`, streaming from it (a base
+    backup with `pg_basebackup -R`, which writes primary_conninfo and
+    standby.signal), listening on its own socket directory, and made the
+    primary's one synchronous standby (synchronous_standby_names, reloaded):
+    returned once pg_stat_replication on the primary shows it streaming
+    with sync_state 'sync', so every commit from then on waits for it."""
+    standby = PgCluster(name, init=False)
+    source = f"{primary.conninfo()} application_name={name}"
+    # --no-sync: the copy's files are not flushed (seconds on a slow disk);
+    # the standby's server flushes the WAL it receives (fsync=on, copied).
+    standby.run("pg_basebackup", "-D", standby.data, "-d", source, "-R", "-X", "stream", "-c", "fast", "--no-sync")
+    standby.configure(
+        {
+            "unix_socket_directories": f"'{standby.socket_dir}'",  # the copied postgresql.conf names the primary's
+            "hot_standby": "on",
+            "cluster_name": f"'{name}'",
+        }
+    )
+    standby.start()
+    primary.configure({"synchronous_standby_names": f"'{name}'"})
+    primary.run("pg_ctl", "-D", primary.data, "reload")
+    deadline = time.monotonic() + timeout
+    query = f"SELECT state, sync_state FROM pg_stat_replication WHERE application_name = '{name}'"  # noqa: S608
+    while primary.sql(query) != [("streaming", "sync")]:
+        if time.monotonic() > deadline:
+            standby.remove()
+            raise RuntimeError(
+                f"{name} did not become a synchronous standby: {primary.sql(query)}\n{standby.server_log()}"
+            )
+        time.sleep(0.05)
+    return standby
+
+
+def failover_url(dbname: str, *clusters: PgCluster) -> str:
+    """One URL naming every cluster's socket, for an intake that must follow
+    the primary: libpq tries them in order and keeps the first that accepts
+    writes (target_session_attrs=read-write), so a standby is passed over
+    until it is promoted."""
+    hosts = ",".join(str(c.socket_dir) for c in clusters)
+    return f"postgresql:///{dbname}?host={hosts}&port={PORT}&user={SUPERUSER}&target_session_attrs=read-write"
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

@@ -88,7 +88,13 @@ _SESSION = (
 )
 
 _BEGIN_TURN = f"BEGIN; SELECT pg_advisory_xact_lock({COMMIT_LOCK})"  # noqa: S608 - constants
-_SYNC_CANCELLED = "canceling wait for synchronous replication"
+# A group of repeats only writes nothing, so its COMMIT would not wait for
+# the standby; this one-row write (a new row version, no information) makes
+# it wait (PostgresStore._commit).
+_REPLICATION_MARK = (
+    "INSERT INTO intake_meta (name, value) VALUES ('replication_mark', '')"
+    " ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value"
+)
 
 
 def is_postgres_url(url: str) -> bool:
@@ -264,7 +270,7 @@ class PostgresStore(GroupCommitStore):
     ) -> None:
         self.url = url
         self.log = log
-        self._sync_cancelled = False
+        self._commit_warned = False
         with _failures(url):
             self._conn: psycopg.Connection[Any] | None = self._committer_connection()
             create_schema(self._conn)
@@ -282,9 +288,12 @@ class PostgresStore(GroupCommitStore):
 
     def _notice(self, diag: psycopg.errors.Diagnostic) -> None:
         # A COMMIT whose wait for the synchronous standby was cancelled
-        # returns success with this warning: committed here, not replicated.
-        if (diag.message_primary or "").startswith(_SYNC_CANCELLED):
-            self._sync_cancelled = True
+        # (pg_cancel_backend, an operator's ^C) returns success with a
+        # WARNING: committed here, not replicated. COMMIT has no other
+        # warning to give, so any is taken as that one; by its severity, not
+        # its text, which the server translates (lc_messages).
+        if diag.severity_nonlocalized == "WARNING":
+            self._commit_warned = True
 
     def _drop_connection(self) -> None:
         if self._conn is not None:
@@ -345,11 +354,19 @@ class PostgresStore(GroupCommitStore):
                         [item.sha256 for item in new],
                     ),
                 )
+            elif known:
+                # Repeats only: their receipts come from rows that may be
+                # committed here and not yet on the synchronous standby (a
+                # commit whose wait was cancelled is visible at once), and a
+                # transaction that writes nothing commits without waiting.
+                # One row written makes this COMMIT wait for the standby to
+                # hold the WAL up to it, and so the repeats' rows too.
+                conn.execute(_REPLICATION_MARK)
             size, note = log.seal(txn) if log is not None else (0, "")
-            self._sync_cancelled = False
+            self._commit_warned = False
             committing = True
             conn.execute("COMMIT")
-            if self._sync_cancelled:
+            if self._commit_warned:
                 raise _Unreplicated
         except _Unreplicated:
             if log is not None:
