@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import socket
 import threading
 import time
 from collections import Counter
@@ -30,7 +31,7 @@ from pathlib import Path
 
 import pytest
 import tlog_verifier as tv
-from pg_support import PgCluster, database_of, failover_url, start_sync_standby
+from pg_support import PORT, SUPERUSER, PgCluster, database_of, failover_url, start_sync_standby
 from prod_server import ProdServer, request
 from store_backends import PostgresBackend
 from support import submission
@@ -39,6 +40,7 @@ from test_store_backends import _append_in_background
 
 import vault
 from intake.store import CommitUnconfirmed
+from intake.store.postgres import PostgresStore
 
 
 @pytest.fixture
@@ -283,3 +285,20 @@ def test_a_commit_whose_wait_for_the_standby_is_cancelled_gets_no_receipt_nor_do
     finally:
         store.close()
         log.close()
+
+
+def test_a_first_host_that_never_answers_costs_the_connect_timeout_the_url_sets(pg_cluster, pg_url):
+    """Over TCP a dead primary's packets may vanish: each connection then
+    waits connect_timeout before trying the next host. The URL's own
+    connect_timeout (libpq's minimum is 2 s) holds, not the store's 10 s."""
+    with socket.create_server(("127.0.0.1", 0), backlog=8) as silent:  # accepts TCP, never answers
+        hosts = f"127.0.0.1,{pg_cluster.socket_dir}&port={silent.getsockname()[1]},{PORT}"
+        url = f"postgresql:///{database_of(pg_url)}?host={hosts}&user={SUPERUSER}&connect_timeout=2"
+        started = time.monotonic()
+        store = PostgresStore(url)  # the committer's connection, then the pool's first
+        try:
+            assert store.count() == 0
+            elapsed = time.monotonic() - started
+        finally:
+            store.close()
+    assert 2 <= elapsed < 12, elapsed  # two connections, each 2 s on the silent host (10 s each before)

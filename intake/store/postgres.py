@@ -121,8 +121,23 @@ def _configure(conn: psycopg.Connection[Any]) -> None:
     conn.execute(_SESSION)
 
 
+CONNECT_TIMEOUT = 10  # seconds for each host a URL names, unless it sets connect_timeout
+
+
+def _connect_options(url: str) -> dict[str, Any]:
+    """autocommit, and libpq's connect_timeout unless the URL sets its own:
+    with several hosts in the URL (docs/operations.md section 10) a primary
+    whose packets vanish costs that long on every new connection before the
+    next host is tried, which an operator may want shorter."""
+    try:
+        given = "connect_timeout" in conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        given = False  # psycopg.connect says what is wrong with it
+    return {"autocommit": True} if given else {"autocommit": True, "connect_timeout": CONNECT_TIMEOUT}
+
+
 def _connect(url: str) -> psycopg.Connection[Any]:
-    conn = psycopg.connect(url, autocommit=True, connect_timeout=10)
+    conn = psycopg.connect(url, **_connect_options(url))
     _configure(conn)
     return conn
 
@@ -132,7 +147,7 @@ def _pool(url: str, size: int, timeout: float) -> ConnectionPool[Any]:
         url,
         min_size=1,
         max_size=size,
-        kwargs={"autocommit": True, "connect_timeout": 10},
+        kwargs=_connect_options(url),
         configure=_configure,
         check=ConnectionPool.check_connection,  # a connection to a failed primary is replaced, not handed out
         timeout=timeout,
