@@ -20,7 +20,8 @@ import numpy as np
 
 from publication import report
 from publication.linkage.dedup import find_duplicates_in
-from publication.protection.disclosure import protect
+from publication.protection.disclosure import protect_with_withdrawals
+from publication.report.page import withdrawals_csv
 from publication.tables import count_records
 
 from ..errors import KeyholderError
@@ -36,10 +37,13 @@ def deduplicate(opened: OpenedSet, progress: Callable[[int], None] | None = None
 
 def tabulate(
     opened: OpenedSet, kept: np.ndarray, generated_on: date, min_cell: int, epsilon: float | None = None
-) -> dict[str, Any]:
-    """Count the `kept` rows and protect the counts: aggregates.json's object."""
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Count the `kept` rows and protect the counts: aggregates.json's object, and the
+    people withdrawn, protected (withdrawals.csv's; None below min_cell registrants)."""
     registrants, tables = count_records(opened.records, generated_on, kept)
-    return protect(tables, min_cell, epsilon, generated_on, registrants=registrants)
+    return protect_with_withdrawals(
+        tables, min_cell, epsilon, generated_on, opened.withdrawals, registrants=registrants
+    )
 
 
 def build_aggregates(
@@ -51,23 +55,29 @@ def build_aggregates(
 ) -> tuple[dict[str, Any], int]:
     """De-duplicate and aggregate; return aggregates.json's object and the duplicate count."""
     kept = deduplicate(opened, progress)
-    return tabulate(opened, kept, generated_on, min_cell, epsilon), opened.records.n - len(kept)
+    return tabulate(opened, kept, generated_on, min_cell, epsilon)[0], opened.records.n - len(kept)
 
 
 def render_files(
-    aggregates: dict[str, Any], report_languages: Sequence[str] = (), arrivals: dict[str, Any] | None = None
+    aggregates: dict[str, Any],
+    report_languages: Sequence[str] = (),
+    arrivals: dict[str, Any] | None = None,
+    withdrawals: dict[str, Any] | None = None,
 ) -> dict[str, bytes]:
     """Every file of a publication but the manifest, as bytes by name: the aggregates,
     a CSV per table, report.html and a report.<lang>.html for each of `report_languages`.
     `arrivals` (envelopes by day, protected) adds arrival_day.csv and a section of the report,
+    `withdrawals` (the people withdrawn, protected) withdrawals.csv and a sentence,
     unless the population is too small for any table."""
     if not aggregates["tables"]:
-        arrivals = None
+        arrivals = withdrawals = None
     files = {"aggregates.json": json.dumps(aggregates, indent=1, ensure_ascii=False).encode("utf-8") + b"\n"}
     files.update(report.render_csvs(aggregates))
     if arrivals is not None:
         files["arrival_day.csv"] = report.arrivals_csv(arrivals)
-    files.update(report.report_files(aggregates, report_languages, arrivals))
+    if withdrawals is not None:
+        files["withdrawals.csv"] = withdrawals_csv(withdrawals)
+    files.update(report.report_files(aggregates, report_languages, arrivals, withdrawals))
     return files
 
 

@@ -77,7 +77,7 @@ def publish(
         # The steps after de-duplication take about the same time whatever the number of
         # records (counting is a few bincounts; the tables have a fixed size): one bar, by step.
         with bar(3, "tables, protection, report", "step") as progress:
-            aggregates = tabulate(opened, kept, today, min_cell, epsilon)
+            aggregates, withdrawals = tabulate(opened, kept, today, min_cell, epsilon)
             arrivals = protect_arrivals(station.arrivals_by_day(), min_cell)
             progress.update(1)
             counts = {
@@ -95,7 +95,7 @@ def publish(
             # The opened records are no longer needed: dropped before the report's
             # chart workers are forked, so they neither inherit nor touch them.
             del opened, kept
-            files = render_files(aggregates, report_languages, arrivals)
+            files = render_files(aggregates, report_languages, arrivals, withdrawals)
             progress.update(1)
             hashes = logged_publication(
                 station,

@@ -43,8 +43,9 @@ import numpy as np
 from ..tables import NOT_STATED, Table, count_tables
 from . import suppression
 from .suppression import Lattice, build_lattice, key_of
+from .withdrawals import protect_withdrawals
 
-__all__ = ["AGGREGATES_FORMAT", "Table", "count_tables", "protect"]
+__all__ = ["AGGREGATES_FORMAT", "Table", "count_tables", "protect", "protect_with_withdrawals"]
 
 AGGREGATES_FORMAT = "dvr-aggregates/1"
 CRITERION = (
@@ -154,6 +155,25 @@ def protect(
     `protection` (default ⌈min_cell / 2⌉) is how wide a small count's
     feasible range must at least be. Raises `suppression.ProtectionError` if
     the audit finds a suppressed count that is not protected (never expected)."""
+    aggregates, _ = protect_with_withdrawals(
+        tables, min_cell, epsilon, generated_on, None, registrants=registrants, protection=protection
+    )
+    return aggregates
+
+
+def protect_with_withdrawals(
+    tables: list[Table],
+    min_cell: int,
+    epsilon: float | None,
+    generated_on: date,
+    withdrawals: int | None,
+    *,
+    registrants: int | None = None,
+    protection: int | None = None,
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """`protect`, and the number of people `withdrawals` protected like the
+    other counts (`withdrawals.protect_withdrawals`: its own DP release, then
+    suppressed below min_cell; None below min_cell registrants or if not given)."""
     if min_cell < 1:
         raise ValueError("min_cell must be ≥ 1")
     if epsilon is not None and not (math.isfinite(epsilon) and epsilon > 0):
@@ -172,9 +192,9 @@ def protect(
         "missing_values": f"counted as '{NOT_STATED}'; engagement counts people who ticked nothing as 'none'",
     }
     if epsilon is not None:
-        from .dp import privatise  # OpenDP loads slowly; only this mode needs it
+        from .dp import privatise_with_withdrawals  # OpenDP loads slowly; only this mode needs it
 
-        n, tables, budget = privatise(n, tables, epsilon)
+        n, tables, budget, withdrawals = privatise_with_withdrawals(n, tables, epsilon, withdrawals)
         disclosure["method"] = "differential_privacy+cell_suppression"
         disclosure["epsilon"] = epsilon
         disclosure["budget"] = [
@@ -210,10 +230,11 @@ def protect(
     disclosure["complementary_suppressed"] = complementaries
     order = {t.name: i for i, t in enumerate(tables)}
     published.sort(key=lambda p: order[p[0].name])
-    return {
+    aggregates = {
         "format": AGGREGATES_FORMAT,
         "generated_on": generated_on.isoformat(),
         "registrants": int(n),
         "disclosure": disclosure,
         "tables": [_table_json(t, lat, suppressed) for t, lat, suppressed in published],
     }
+    return aggregates, None if withdrawals is None else protect_withdrawals(withdrawals, int(n), min_cell)

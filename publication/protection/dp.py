@@ -11,7 +11,9 @@ advance, so that which categories exist reveals nothing):
   from an earlier noisy release is adaptive composition, allowed),
 - the other one-way tables except status and education_level, which are the
   column totals of the cross-tables (sensitivity 1),
-- engagement (sensitivity 6: a person may tick all six options; `none` excludes them).
+- engagement (sensitivity 6: a person may tick all six options; `none` excludes them),
+- in a publication, the number of people withdrawn (sensitivity 1;
+  `privatise_with_withdrawals`, publication.protection.withdrawals).
 
 Noise is OpenDP's `make_laplace` on integers, which samples the discrete
 Laplace (geometric) distribution; no noise is generated here. The total ε is
@@ -40,7 +42,7 @@ import opendp.prelude as dp
 
 from ..tables import CROSS, NONE_TICKED, Table, domain
 
-__all__ = ["Release", "privatise"]
+__all__ = ["Release", "privatise", "privatise_with_withdrawals"]
 
 dp.enable_features("contrib")  # OpenDP gates its mechanisms behind this flag
 
@@ -122,12 +124,22 @@ def _as_table(template: Table, categories: tuple[tuple[str, ...], ...], counts: 
 
 def privatise(registrants: int, tables: Sequence[Table], epsilon: float) -> tuple[int, list[Table], list[Release]]:
     """Noisy, consistent versions of `tables`; returns (registrants, tables, budget)."""
+    n_hat, noisy, budget, _ = privatise_with_withdrawals(registrants, tables, epsilon, None)
+    return n_hat, noisy, budget
+
+
+def privatise_with_withdrawals(
+    registrants: int, tables: Sequence[Table], epsilon: float, withdrawals: int | None
+) -> tuple[int, list[Table], list[Release], int | None]:
+    """`privatise`, and the number of people withdrawn as one more release of the
+    budget (sensitivity 1, clamped at 0) unless `withdrawals` is None."""
     if not epsilon > 0:
         raise ValueError("epsilon must be > 0")
     by_name = {t.name: t for t in tables}
     one_way = [t for t in tables if len(t.dimensions) == 1 and t.dimensions[0] not in _DERIVED]
     cross = [by_name["_by_".join(dims)] for dims in CROSS]
-    share = epsilon / (1 + len(cross) + len(one_way))  # registrants, the cross-tables, the one-way tables
+    # registrants, the cross-tables, the one-way tables (and the withdrawals)
+    share = epsilon / (1 + len(cross) + len(one_way) + (withdrawals is not None))
     budget: list[Release] = []
 
     def release(name: str, counts: Sequence[int], sensitivity: int = 1) -> np.ndarray:
@@ -174,4 +186,5 @@ def privatise(registrants: int, tables: Sequence[Table], epsilon: float) -> tupl
         else:
             cats_out = cats
         out[table.name] = _as_table(table, (cats_out,), {(c,): v for c, v in zip(cats, fitted, strict=True)})
-    return n_hat, [out[t.name] for t in tables], budget
+    w_hat = None if withdrawals is None else max(int(release("withdrawals", [withdrawals])[0]), 0)
+    return n_hat, [out[t.name] for t in tables], budget, w_hat

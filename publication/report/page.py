@@ -46,7 +46,16 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from .labels import COUNTRY_DIMENSIONS, DIMENSION_NAMES, LANGUAGES, gettext, labels, title  # noqa: E402
 
-__all__ = ["BILINGUAL", "arrivals_csv", "render", "render_csvs", "report_files", "write_csvs", "write_report"]
+__all__ = [
+    "BILINGUAL",
+    "arrivals_csv",
+    "render",
+    "render_csvs",
+    "report_files",
+    "withdrawals_csv",
+    "write_csvs",
+    "write_report",
+]
 
 BILINGUAL = ("sq", "en")
 CHARTS = ("residence_country", "origin_country", "origin_municipality", "education_level", "occupation", "engagement")
@@ -270,9 +279,15 @@ def _charts(drawings: list[_Chart]) -> list[str]:
         pool.shutdown(wait=True, cancel_futures=True)  # no worker outlives the call
 
 
-def render(aggregates: dict[str, Any], langs: Sequence[str] = BILINGUAL, arrivals: dict[str, Any] | None = None) -> str:
+def render(
+    aggregates: dict[str, Any],
+    langs: Sequence[str] = BILINGUAL,
+    arrivals: dict[str, Any] | None = None,
+    withdrawals: dict[str, Any] | None = None,
+) -> str:
     """The report page in `langs` (languages of the form; the first leads), with the
-    envelopes by day of arrival when `arrivals` is given (publication.protection.arrivals)."""
+    envelopes by day of arrival when `arrivals` is given (publication.protection.arrivals)
+    and how many people withdrew when `withdrawals` is (publication.protection.withdrawals)."""
     unknown = [lang for lang in langs if lang not in LANGUAGES]
     if not langs or unknown:
         raise ValueError(f"a report is drawn in languages of the form ({', '.join(LANGUAGES)}); got {list(langs)}")
@@ -327,6 +342,7 @@ def render(aggregates: dict[str, Any], langs: Sequence[str] = BILINGUAL, arrival
             disclosure=d,
             epsilon=f"{d['epsilon']:g}" if d.get("epsilon") is not None else None,
             arrivals=arrivals if aggregates["tables"] else None,
+            withdrawals=withdrawals if aggregates["tables"] else None,
         )
     )
 
@@ -342,12 +358,15 @@ def lead(texts: Sequence[str]) -> Markup:
 
 
 def report_files(
-    aggregates: dict[str, Any], languages: Iterable[str] = (), arrivals: dict[str, Any] | None = None
+    aggregates: dict[str, Any],
+    languages: Iterable[str] = (),
+    arrivals: dict[str, Any] | None = None,
+    withdrawals: dict[str, Any] | None = None,
 ) -> dict[str, bytes]:
     """`report.html` (Albanian with English) and `report.<lang>.html` for each of `languages`."""
-    files = {"report.html": render(aggregates, arrivals=arrivals).encode("utf-8")}
+    files = {"report.html": render(aggregates, arrivals=arrivals, withdrawals=withdrawals).encode("utf-8")}
     for lang in dict.fromkeys(languages):
-        files[f"report.{lang}.html"] = render(aggregates, (lang,), arrivals).encode("utf-8")
+        files[f"report.{lang}.html"] = render(aggregates, (lang,), arrivals, withdrawals).encode("utf-8")
     return files
 
 
@@ -360,6 +379,13 @@ def arrivals_csv(arrivals: dict[str, Any]) -> bytes:
         count = d["count"]
         out.writerow([d["day"], "" if count is None else count, str(count is None).lower(), str(d["unusual"]).lower()])
     return buf.getvalue().encode("utf-8")
+
+
+def withdrawals_csv(withdrawals: dict[str, Any]) -> bytes:
+    """withdrawals.csv: the people this publication removed because they withdrew
+    (empty when suppressed), suppressed."""
+    count = withdrawals["count"]
+    return f"withdrawn,suppressed\n{'' if count is None else count},{str(count is None).lower()}\n".encode()
 
 
 def write_report(aggregates: dict[str, Any], out_dir: Path, languages: Iterable[str] = ()) -> list[Path]:
