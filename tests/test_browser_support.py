@@ -33,6 +33,11 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--headless",
 ]
+# Chromium 156 (Debian's 156.0.8078.129) ships WebCrypto's MLKEM768-X25519 by
+# default. The session's browser stands for the registrants' browsers that
+# still lack it (Firefox, Safari, older Chromium), so the X25519 fallback stays
+# tested; tests/test_browser_xwing.py launches a second one with it switched on.
+WITHOUT_XWING = "--disable-features=WebCryptoPQC"
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 
 browser_only = [
@@ -118,7 +123,7 @@ def chromium() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=[*CHROMIUM_ARGS, WITHOUT_XWING])
         _SHARED["browser"] = browser
         try:
             yield browser

@@ -3,9 +3,10 @@ hpke-pq draft's vector, envelopes that the vault opens, and the fallback
 to the X25519 companion in a browser without X-Wing.
 
 Debian's Chromium has WebCrypto's MLKEM768-X25519 and ChaCha20-Poly1305
-behind a feature switch (`--enable-features=WebCryptoPQC`); this module
-launches a second Chromium with it, and uses the default one (without
-them, as most registrants' browsers are today) for the fallback.
+behind the feature switch WebCryptoPQC (on by default since Chromium 156).
+This module launches a second Chromium with it on, and uses the session's
+browser (launched with it off, as many registrants' browsers still are) for
+the fallback.
 """
 
 # Test functions take the fixtures imported below as parameters of the same name.
