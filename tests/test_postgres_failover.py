@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import logging
 import socket
 import threading
 import time
@@ -33,6 +34,7 @@ import pytest
 import tlog_verifier as tv
 from pg_support import PORT, SUPERUSER, PgCluster, database_of, failover_url, start_sync_standby
 from prod_server import ProdServer, request
+from psycopg_pool import PoolTimeout
 from store_backends import PostgresBackend
 from support import submission
 from test_postgres_intake import check_one_log, intake_dirs
@@ -40,7 +42,7 @@ from test_store_backends import _append_in_background
 
 import vault
 from intake.store import CommitUnconfirmed
-from intake.store.postgres import PostgresStore
+from intake.store.postgres import PostgresStore, _pool
 
 
 @pytest.fixture
@@ -302,3 +304,16 @@ def test_a_first_host_that_never_answers_costs_the_connect_timeout_the_url_sets(
         finally:
             store.close()
     assert 2 <= elapsed < 12, elapsed  # two connections, each 2 s on the silent host (10 s each before)
+
+
+def test_the_pools_warnings_while_the_server_is_away_are_one_line_each(tmp_path, caplog):
+    caplog.set_level(logging.WARNING, logger="psycopg.pool")
+    pool = _pool(f"postgresql:///x?host={tmp_path}&port={PORT}&user={SUPERUSER}", 1, 1.5)  # no server there
+    try:
+        with pytest.raises(PoolTimeout), pool.connection():
+            pass
+    finally:
+        pool.close()
+    lines = [r.getMessage() for r in caplog.records if r.name == "psycopg.pool"]
+    assert any("error connecting" in line and "No such file or directory" in line for line in lines), lines
+    assert all("\n" not in line for line in lines), lines

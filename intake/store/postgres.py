@@ -20,6 +20,7 @@ CommitUnconfirmed (sending again is safe), never a receipt.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
@@ -112,7 +113,7 @@ def where(url: str) -> str:
     return f"database {params.get('dbname') or '(default)'} on {host}{port}"
 
 
-def one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException | str) -> str:
     """libpq's message on one line (it spreads some over several)."""
     return re.sub(r"\s+", " ", str(exc)).strip() or type(exc).__name__
 
@@ -142,7 +143,20 @@ def _connect(url: str) -> psycopg.Connection[Any]:
     return conn
 
 
+class _OneLine(logging.Filter):
+    """psycopg_pool's warnings (mostly a connection attempt that failed
+    while the server is away, with libpq's message over several lines), one
+    line each in the intake's error output."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = one_line(record.getMessage()), None
+        return True
+
+
 def _pool(url: str, size: int, timeout: float) -> ConnectionPool[Any]:
+    pool_logger = logging.getLogger("psycopg.pool")
+    if not any(isinstance(f, _OneLine) for f in pool_logger.filters):
+        pool_logger.addFilter(_OneLine())
     return ConnectionPool(
         url,
         min_size=1,
