@@ -51,6 +51,18 @@ def pg_url(pg_cluster: Any) -> str:
     return str(pg_cluster.new_database())
 
 
+@pytest.fixture
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """The envelope store a test runs on (tests/store_backends.py): SQLite in
+    tmp_path/intake, or, for a test marked `@both_stores`, each store in
+    turn, PostgreSQL in a new schema of the session's server."""
+    from store_backends import PostgresBackend, SQLiteBackend
+
+    if getattr(request, "param", "sqlite") == "sqlite":
+        return SQLiteBackend(tmp_path / "intake")
+    return PostgresBackend(request.getfixturevalue("pg_cluster").new_schema())
+
+
 @pytest.fixture(scope="session")
 def ministry_key() -> vault.UnlockedKey:
     return vault.derive_keys(bytes(range(32)))
@@ -65,6 +77,7 @@ class _Quiet(WSGIRequestHandler):
 class Server:
     url: str
     config: IntakeConfig
+    backend: Any  # its store, for reading it back (tests/store_backends.py)
 
     def request(
         self, method: str, path: str, body: bytes | None = None, content_type: str = "application/json"
@@ -84,17 +97,19 @@ class Server:
 
 
 @pytest.fixture
-def intake_server(tmp_path: Path, ministry_key: vault.UnlockedKey) -> Iterator[Server]:
-    """A real intake (create_app + werkzeug) on a free loopback port, with the test key installed."""
-    config = IntakeConfig(data_dir=tmp_path / "intake")
-    config.data_dir.mkdir()
+def intake_server(tmp_path: Path, ministry_key: vault.UnlockedKey, backend: Any) -> Iterator[Server]:
+    """A real intake (create_app + werkzeug) on a free loopback port, with the
+    test key installed, on the `backend` store."""
+    config = IntakeConfig(data_dir=tmp_path / "intake", store_url=backend.url)
+    config.data_dir.mkdir(exist_ok=True)
     add_bundle(config.keys_path, ministry_key.bundle().to_json())
     app = create_app(config)
     server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_Quiet)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     try:
-        yield Server(f"http://127.0.0.1:{server.server_port}", config)
+        yield Server(f"http://127.0.0.1:{server.server_port}", config, backend)
     finally:
         server.shutdown()
         app.extensions["dvr_store"].close()
+        app.extensions["dvr_log"].close()

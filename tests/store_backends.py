@@ -1,7 +1,11 @@
 """The two envelope stores side by side for the tests: each backend makes a
 store (with or without a log), and knows how to do to its database what
 the tests need — hold the commit turn as another process would, stall
-commits as a stuck disk would, refuse inserts, read the rows back."""
+commits as a stuck disk would, refuse inserts, read the rows back.
+
+A test runs on SQLite through the `backend` fixture (conftest.py); marked
+`@both_stores`, it runs once on each store, PostgreSQL in a new schema of
+the session's server (pg_support.PgCluster.new_schema)."""
 
 from __future__ import annotations
 
@@ -12,17 +16,27 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from intake.store import EnvelopeStore
 from intake.tlog import TransparencyLog, ensure_log_key
 
+STORES = ("sqlite", "postgresql")
+both_stores = pytest.mark.parametrize("backend", STORES, indirect=True)
+
 
 class SQLiteBackend:
+    """The store in `data_dir`/intake.sqlite (made if missing), as an intake
+    with that data directory keeps it."""
+
     name = "sqlite"
 
-    def __init__(self, tmp_path: Path) -> None:
-        self.tmp_path = tmp_path
-        self.db = tmp_path / "intake.sqlite"
-        self.url = None
+    def __init__(self, data_dir: Path) -> None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.db = data_dir / "intake.sqlite"
+        self.url: str | None = None
+        self.store_args: tuple[str, ...] = ()  # what the intake commands are given to use it
+        self.env: dict[str, str] = {}  # what gunicorn is given (intake.wsgi)
 
     def store(self, *, log: TransparencyLog | None = None, wait_seconds: float = 30.0) -> EnvelopeStore:
         from intake.store import SQLiteStore
@@ -54,7 +68,9 @@ class SQLiteBackend:
 
     def refuse_inserts(self, message: str) -> None:
         with contextlib.closing(sqlite3.connect(self.db)) as conn:
-            conn.execute(f"CREATE TRIGGER refuse BEFORE INSERT ON envelopes BEGIN SELECT RAISE(ABORT, '{message}'); END")
+            conn.execute(
+                f"CREATE TRIGGER refuse BEFORE INSERT ON envelopes BEGIN SELECT RAISE(ABORT, '{message}'); END"
+            )
             conn.commit()
 
     def allow_inserts(self) -> None:
@@ -66,12 +82,17 @@ class SQLiteBackend:
         with contextlib.closing(sqlite3.connect(self.db)) as conn:
             return [tuple(bytes(v) if isinstance(v, memoryview) else v for v in r) for r in conn.execute(sql)]
 
+    def columns(self, table: str) -> set[str]:
+        return {str(row[1]) for row in self.query(f"PRAGMA table_info({table})")}
+
 
 class PostgresBackend:
     name = "postgresql"
 
     def __init__(self, url: str) -> None:
         self.url = url
+        self.store_args = ("--store", url)
+        self.env = {"DVR_INTAKE_STORE": url}
 
     def store(self, *, log: TransparencyLog | None = None, wait_seconds: float = 30.0) -> EnvelopeStore:
         from intake.store.postgres import PostgresStore
@@ -124,4 +145,13 @@ class PostgresBackend:
 
     def query(self, sql: str) -> list[tuple[Any, ...]]:
         with self._connect() as conn:
-            return [tuple(r) for r in conn.execute(sql.encode()).fetchall()]
+            return [tuple(bytes(v) if isinstance(v, memoryview) else v for v in r) for r in conn.execute(sql.encode())]
+
+    def columns(self, table: str) -> set[str]:
+        with self._connect() as conn:
+            rows = conn.execute(
+                "SELECT column_name FROM information_schema.columns"
+                " WHERE table_schema = current_schema() AND table_name = %s",
+                (table,),
+            )
+            return {str(row[0]) for row in rows}

@@ -1,26 +1,23 @@
-"""The intake API over real HTTP on loopback with real SQLite: every bad
-request gets a clear JSON error and stores nothing."""
+"""The intake API over real HTTP on loopback with real SQLite (and, for the
+tests about what is stored, a real PostgreSQL too): every bad request gets
+a clear JSON error and stores nothing."""
 
 from __future__ import annotations
 
 import base64
 import json
-import sqlite3
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from store_backends import both_stores
 from support import submission
 
 import vault
 
 
 def stored_rows(server) -> int:
-    conn = sqlite3.connect(server.config.db_path)
-    try:
-        return conn.execute("SELECT COUNT(*) FROM envelopes").fetchone()[0]
-    finally:
-        conn.close()
+    return int(server.backend.query("SELECT COUNT(*) FROM envelopes")[0][0])
 
 
 def test_keys_lists_the_installed_bundle(intake_server, ministry_key):
@@ -37,6 +34,7 @@ def test_healthz(intake_server):
         assert resp.status == 200
 
 
+@both_stores
 def test_a_sealed_submission_gets_a_receipt_and_is_stored_committed(intake_server, ministry_key):
     env = vault.seal(submission(), ministry_key.public_key)
     status, receipt = intake_server.submit(env.to_json())
@@ -45,9 +43,7 @@ def test_a_sealed_submission_gets_a_receipt_and_is_stored_committed(intake_serve
     assert receipt["envelope_sha256"] == env.sha256
     assert len(receipt["received_on"]) == 10
     # A fresh connection sees the row: it was committed before the 201.
-    conn = sqlite3.connect(intake_server.config.db_path)
-    row = conn.execute("SELECT seq, kid, envelope, received_on FROM envelopes").fetchone()
-    conn.close()
+    [row] = intake_server.backend.query("SELECT seq, kid, envelope, received_on FROM envelopes")
     assert row[0] == 1 and row[1] == ministry_key.kid and json.loads(row[2]) == env.to_json()
     # The same envelope again: the same receipt, nothing new stored.
     assert intake_server.submit(env.to_json()) == (201, receipt)
@@ -112,6 +108,7 @@ def b64u(data: bytes) -> str:
         "too-large",
     ],
 )
+@both_stores
 def test_bad_requests_get_a_clear_error_and_store_nothing(
     intake_server, ministry_key, body, content_type, status, code
 ):
@@ -126,6 +123,7 @@ def test_bad_requests_get_a_clear_error_and_store_nothing(
     assert stored_rows(intake_server) == 0
 
 
+@both_stores
 def test_envelope_sealed_to_an_unknown_key_is_refused(intake_server):
     other = vault.derive_keys(b"\x05" * 32)
     status, body = intake_server.submit(vault.seal(submission(), other.public_key).to_json())
@@ -144,6 +142,7 @@ def test_no_keys_installed_means_every_kid_is_unknown(tmp_path, ministry_key):
     app.extensions["dvr_store"].close()
 
 
+@both_stores
 def test_a_key_installed_while_the_server_runs_is_accepted_at_once(intake_server, ministry_key):
     from intake.keyring import add_bundle
 
@@ -159,10 +158,11 @@ def test_a_key_installed_while_the_server_runs_is_accepted_at_once(intake_server
     assert stored_rows(intake_server) == 2
 
 
-def test_the_store_refuses_what_is_not_an_envelope(tmp_path):
-    from intake.store import NotEncrypted, SQLiteStore
+@both_stores
+def test_the_store_refuses_what_is_not_an_envelope(backend):
+    from intake.store import NotEncrypted
 
-    store = SQLiteStore(tmp_path / "s.sqlite")
+    store = backend.store()
     try:
         with pytest.raises(NotEncrypted):
             store.append({"format": "dvr-envelope/1", "kid": "x", "ct": "plaintext"})  # type: ignore[arg-type]
@@ -171,25 +171,26 @@ def test_the_store_refuses_what_is_not_an_envelope(tmp_path):
         store.close()
 
 
+@both_stores
 def test_store_tables_hold_no_client_information(intake_server, ministry_key):
     intake_server.submit(vault.seal(submission(), ministry_key.public_key).to_json())
-    conn = sqlite3.connect(intake_server.config.db_path)
-    columns = {row[1] for table in ("envelopes", "exports") for row in conn.execute(f"PRAGMA table_info({table})")}
-    conn.close()
+    columns = {c for table in ("envelopes", "exports") for c in intake_server.backend.columns(table)}
+    assert {"seq", "received_on", "envelope", "first_seq"} <= columns
     assert not {c for c in columns if any(w in c for w in ("ip", "addr", "agent", "time", "host"))}
 
 
 @pytest.fixture
-def app_with_key(tmp_path, ministry_key):
+def app_with_key(tmp_path, ministry_key, backend):
     from intake import IntakeConfig, create_app
     from intake.keyring import add_bundle
 
-    config = IntakeConfig(data_dir=tmp_path / "intake")
-    config.data_dir.mkdir()
+    config = IntakeConfig(data_dir=tmp_path / "intake", store_url=backend.url)
+    config.data_dir.mkdir(exist_ok=True)
     add_bundle(config.keys_path, ministry_key.bundle().to_json())
     app = create_app(config)
     yield app
     app.extensions["dvr_store"].close()
+    app.extensions["dvr_log"].close()
 
 
 def test_the_receipt_is_compact_sorted_json_as_flask_writes_it(app_with_key, ministry_key):
@@ -383,6 +384,7 @@ def test_a_deep_body_without_brackets_in_strings_costs_linear_time():
     assert time.monotonic() - started < 0.5
 
 
+@both_stores
 def test_a_body_shorter_than_its_content_length_is_refused_and_not_stored(app_with_key, ministry_key):
     # A client that closes early used to get 201 for what it had sent, and it was stored.
     sealed = vault.seal(submission(), ministry_key.public_key).canonical()
@@ -450,6 +452,7 @@ def faulty_app(app_with_key):
     return app_with_key
 
 
+@both_stores
 def test_a_500_under_api_is_json_and_any_500_carries_the_security_headers(faulty_app, ministry_key, monkeypatch):
     from intake.pages import SECURITY_HEADERS
 
@@ -500,6 +503,7 @@ def test_every_route_takes_its_headers_from_the_one_list(tmp_path, ministry_key,
         app.extensions["dvr_log"].close()
 
 
+@both_stores
 def test_an_envelope_of_the_other_version_for_an_installed_key_is_refused(intake_server, ministry_key):
     """A well-formed dvr-envelope/2 (an X-Wing-sized ciphertext) naming the
     installed X25519 key could never be opened: refused, nothing stored."""
