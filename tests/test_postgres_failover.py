@@ -38,7 +38,7 @@ from psycopg_pool import PoolTimeout
 from store_backends import PostgresBackend
 from support import submission
 from test_postgres_intake import check_one_log, intake_dirs
-from test_store_backends import _append_in_background
+from test_store import _append_in_background
 
 import vault
 from intake.store import CommitUnconfirmed
