@@ -182,7 +182,7 @@ def test_kill_9_of_the_primary_under_load_then_promotion_loses_no_receipted_enve
         standby.promote()
         promoted = time.monotonic()
         at_promotion = load.count()
-        load.wait_for(at_promotion + 150, timeout=20)
+        load.wait_for(at_promotion + 150, timeout=40)
         load.finish()
         after = checkpoint(ports[0], key)
         latest = check_one_log(standby, url, [(r, env, port) for r, env, port, _ in load.receipts], ports)
@@ -219,6 +219,7 @@ def test_kill_9_of_the_primary_under_load_then_promotion_loses_no_receipted_enve
     for log in logs:  # the intakes said what happened in lines of their own, no traceback
         text = log.read_text(errors="replace")
         assert "Traceback" not in text, text[-3000:]
+        assert not [line for line in text.splitlines() if line[:1].isspace()], text[-3000:]  # one line each
     print(
         f"\nfailover: {before_kill} receipts before the kill, {after_promotion} after promotion,"
         f" {len(load.receipts)} in all (log size {latest.size}); no receipt for {gap:.2f} s"
