@@ -28,7 +28,18 @@ from flask_babel import lazy_gettext as _l
 
 import schemas
 
-__all__ = ["LANGUAGES", "Field", "Option", "Section", "build_form", "collation_key", "option_labels"]
+__all__ = [
+    "KINDS",
+    "LANGUAGES",
+    "Field",
+    "Option",
+    "Section",
+    "build_form",
+    "build_kinds",
+    "collation_key",
+    "kind_chooser",
+    "option_labels",
+]
 
 LANGUAGES = ("sq", "en", "sr", "de")
 
@@ -71,6 +82,23 @@ _LABELS: dict[str, Any] = {
         "I agree that the ministry processes this registration to produce anonymous statistics about the diaspora."
     ),
     "consent.contact": _l("The ministry may contact me by email about diaspora programmes."),
+    # The record kinds of version 2 (docs/formats.md section 13), by definition and member.
+    "member.given_name": _l("Given name"),
+    "member.family_name": _l("Family name"),
+    "member.birth_date": _l("Date of birth"),
+    "member.sex": _l("Sex"),
+    "member.relationship": _l("Relationship to you"),
+    "business.country": _l("Country where the business is"),
+    "business.sector": _l("Sector of activity"),
+    "business.size": _l("Persons employed"),
+    "business.trades_with_home": _l("The business trades with Kosovo."),
+    "business.invests_in_home": _l("The business invests in Kosovo."),
+    "association.country": _l("Country where the association is"),
+    "association.field": _l("Field of activity"),
+    "association.members_band": _l("Number of members"),
+    "contact.given_name": _l("Given name"),
+    "contact.family_name": _l("Family name"),
+    "contact.email": _l("Email address"),
 }
 
 _HINTS: dict[str, Any] = {
@@ -85,6 +113,8 @@ _HINTS: dict[str, Any] = {
     "languages": _l("Choose up to 10."),
     "email": _l("Only if you want to be contacted. Never published."),
     "consent.processing": _l("Required: without it the registration cannot be counted."),
+    "member.given_name": _l("Never published."),
+    "contact.email": _l("The ministry writes only to this address about the registration. Never published."),
 }
 
 _MORE: dict[str, Any] = {"citizenships": _l("Other countries"), "languages": _l("Other languages")}
@@ -97,12 +127,14 @@ _PREFERRED: dict[str, tuple[str, ...]] = {
     "citizenships": ("XK", "AL", "MK", "ME", "RS", "DE", "CH", "AT"),
     "languages": ("sq", "sr", "en", "de", "fr", "it", "tr", "sv"),
 }
+_PREFERRED["country"] = _PREFERRED["residence_country"]  # a business's or an association's
 
 # Bounds the schema leaves to code; `data-max` = "today" / "this-year" is set by the page's script.
 _EXTRA_ATTRS: dict[str, dict[str, str]] = {
     "birth_date": {"min": "1900-01-02", "data-max": "today"},
     "emigration_year": {"data-max": "this-year"},
 }
+_EXTRA_ATTRS["member.birth_date"] = _EXTRA_ATTRS["birth_date"]
 
 _AUTOCOMPLETE = {
     "given_name": "given-name",
@@ -111,6 +143,12 @@ _AUTOCOMPLETE = {
     "residence_city": "address-level2",
     "profession": "organization-title",
     "email": "email",
+    # A member's name is not the registrant's: no autofill from the registrant's own.
+    "member.given_name": "off",
+    "member.family_name": "off",
+    "contact.given_name": "given-name",
+    "contact.family_name": "family-name",
+    "contact.email": "email",
 }
 
 
@@ -278,15 +316,27 @@ def _dependencies(schema: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
     return out
 
 
-def _field(schema: Mapping[str, Any], name: str, prop: Mapping[str, Any], required: bool, lang: str) -> Field:
-    label, hint = _LABELS[name], _HINTS.get(name)
-    extra: dict[str, str | int] = {**_constraints(prop), **_EXTRA_ATTRS.get(name, {})}
-    if name in _AUTOCOMPLETE:
-        extra["autocomplete"] = _AUTOCOMPLETE[name]
+def _field(
+    schema: Mapping[str, Any],
+    name: str,
+    prop: Mapping[str, Any],
+    required: bool,
+    lang: str,
+    key: str | None = None,
+) -> Field:
+    """The control `name` for schema property `prop`. `key` (default: `name`) is
+    what its label, hint, bounds, code labels and frequent choices are looked up
+    by: a record kind's control shares them with the individual's where they
+    mean the same (docs/formats.md section 13)."""
+    key = key or name
+    label, hint = _LABELS[key], _HINTS.get(key)
+    extra: dict[str, str | int] = {**_constraints(prop), **_EXTRA_ATTRS.get(key, {})}
+    if key in _AUTOCOMPLETE:
+        extra["autocomplete"] = _AUTOCOMPLETE[key]
     enum = _enum(schema, prop)
     if enum is not None:
         ref, values = enum
-        preferred, rest = _options(name, ref, values, lang)
+        preferred, rest = _options(key.rsplit(".", 1)[-1], ref, values, lang)
         widget = "radios" if required and len(values) <= MAX_RADIOS else "select"
         return Field(name, widget, "string", required, label, hint, {}, rest, preferred)
     kind = prop.get("type")
@@ -295,8 +345,8 @@ def _field(schema: Mapping[str, Any], name: str, prop: Mapping[str, Any], requir
         if items is None:
             raise ValueError(f"{name}: only arrays of enums are supported")
         ref, values = items
-        preferred, rest = _options(name, ref, values, lang)
-        more = _MORE.get(name) if preferred else None
+        preferred, rest = _options(key, ref, values, lang)
+        more = _MORE.get(key) if preferred else None
         return Field(
             name, "checkboxes", "array", required, label, hint, {}, rest, preferred, more, prop.get("maxItems")
         )
@@ -366,6 +416,16 @@ def _share_lists(sections: tuple[Section, ...]) -> tuple[Section, ...]:
     for section in sections:
         fields = []
         for f in section.fields:
+            if f.widget == "select" and f.preferred and f.options:
+                # A select's "All, A to Z" group that an earlier select holds all of (the residence
+                # countries: the countries of origin but Kosovo) is copied from it too, and sorted by
+                # the browser in the page language: 10 KB of the Serbian page.
+                wanted_set = {o.value for o in f.options}
+                for source in selects:
+                    offered = [o.value for o in (*source.preferred, *source.options)]
+                    if wanted_set <= set(offered):
+                        f = replace(f, options_from=(source.id, tuple(v for v in offered if v not in wanted_set)))
+                        break
             if f.widget == "select":
                 selects.append(f)
             elif f.widget == "checkboxes" and f.preferred and f.options:
@@ -379,3 +439,91 @@ def _share_lists(sections: tuple[Section, ...]) -> tuple[Section, ...]:
             fields.append(f)
         out.append(Section(section.title, tuple(fields)))
     return tuple(out)
+
+
+# ---- record kinds (docs/formats.md section 13) ----------------------------
+
+# The kind chooser's choices, the individual (no `kind` in the record) first; the others are the
+# `kind` values of registration-kinds.schema.json, checked against it in kind_chooser.
+KINDS = ("individual", "household", "business", "association")
+_KIND_LABELS: dict[str, Any] = {
+    "individual": _l("Myself"),
+    "household": _l("My household"),
+    "business": _l("A business"),
+    "association": _l("An association"),
+}
+
+# Each kind's sections: the individual's sections it keeps (household: all; the others: only the
+# consent), and its own, each a title and the kinds schema's members (`contact.x` inside `contact`,
+# `members.0.x` a household member: the page copies that one for each member it adds).
+_KIND_SECTIONS: dict[str, tuple[tuple[Any, tuple[str, ...]], ...]] = {
+    "household": (
+        (
+            _l("The people who live with you"),
+            (
+                "members.0.given_name",
+                "members.0.family_name",
+                "members.0.birth_date",
+                "members.0.sex",
+                "members.0.relationship",
+            ),
+        ),
+    ),
+    "business": (
+        (_l("About the business"), ("country", "sector", "size", "trades_with_home", "invests_in_home")),
+        (_l("Contact person"), ("contact.given_name", "contact.family_name", "contact.email")),
+    ),
+    "association": (
+        (_l("About the association"), ("country", "field", "members_band")),
+        (_l("Contact person"), ("contact.given_name", "contact.family_name", "contact.email")),
+    ),
+}
+
+
+def kind_chooser() -> Field:
+    """The radio group that chooses what is registered: the individual (ticked
+    when the page opens, and today's form unchanged) or another kind."""
+    kinds = schemas.load("registration-kinds.schema.json")
+    if list(kinds["properties"]["kind"]["enum"]) != list(KINDS[1:]):
+        raise ValueError("the kind chooser does not match registration-kinds.schema.json")
+    options = tuple(Option(kind, _KIND_LABELS[kind]) for kind in KINDS)
+    return Field(
+        "kind", "radios", "string", False, _l("Who are you registering?"), options=options, checked="individual"
+    )
+
+
+def _member(kinds: Mapping[str, Any], definition: str, path: str) -> tuple[str, Mapping[str, Any], bool]:
+    """(lookup key, schema property, required) of `path` in the kinds schema's `definition`."""
+    node: Mapping[str, Any] = kinds["$defs"][definition]
+    parts = path.split(".")
+    for part in parts[:-1]:
+        if part.isdigit():
+            continue
+        prop = node["properties"][part]
+        prop = prop.get("items", prop)
+        definition = _ref_name(prop) or part
+        node = kinds["$defs"][definition]
+    name = parts[-1]
+    return f"{definition}.{name}", node["properties"][name], name in node.get("required", ())
+
+
+@cache
+def build_kinds(lang: str) -> dict[str, tuple[Section, ...]]:
+    """Each kind's own sections for page language `lang` (the page loads them
+    only when that kind is chosen: pages.kinds_fragment). A boolean is a box
+    that is `false` unticked, so none is marked required."""
+    if lang not in LANGUAGES:
+        raise ValueError(f"unknown page language {lang!r}")
+    kinds = schemas.load("registration-kinds.schema.json")
+    out = {}
+    for kind, sections in _KIND_SECTIONS.items():
+        built = []
+        for title, paths in sections:
+            fields = []
+            for path in paths:
+                key, prop, required = _member(kinds, kind, path)
+                f = _field(kinds, path, prop, required and prop.get("type") != "boolean", lang, key)
+                fields.append(f)
+            built.append(Section(title, tuple(fields)))
+        out[kind] = tuple(built)
+    return out

@@ -13,6 +13,7 @@ committed and no build step is needed.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import mimetypes
 import os
@@ -22,24 +23,27 @@ import tempfile
 import weakref
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from flask import Blueprint, Flask, Request, Response, abort, jsonify, render_template, request
+from flask.blueprints import BlueprintSetupState
 from flask.sessions import SessionInterface, SessionMixin
 from flask_babel import Babel, force_locale
+from markupsafe import Markup, escape
 
 import schemas
 from vault.pagetrust import PIN_PATH, pin_asset
 
 from .config import IntakeConfig
-from .forms import LANGUAGES, build_form
+from .forms import LANGUAGES, build_form, build_kinds, kind_chooser
 from .keyring import load_keyring
 
 __all__ = [
     "DEFAULT_HEADERS",
     "HTML_LANG",
+    "LAZY_ASSETS",
     "MANIFEST_PATH",
     "SECURITY_HEADERS",
     "SIGNED_MANIFEST_NAME",
@@ -104,7 +108,29 @@ SECURITY_HEADERS: Mapping[str, str] = {
 # headers and no caching. The one list: Flask's after-request hook and
 # api.SubmissionHandler (which answers in front of Flask) both use it.
 DEFAULT_HEADERS: tuple[tuple[str, str], ...] = (*SECURITY_HEADERS.items(), ("Cache-Control", "no-store"))
-_MIMETYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml", ".json": "application/json"}
+_MIMETYPES = {
+    ".js": "text/javascript",
+    ".css": "text/css",
+    ".svg": "image/svg+xml",
+    ".json": "application/json",
+    ".html": "text/html",
+}
+
+# The record kinds' script and, per language, their sections (docs/registrant-page.md, "Record
+# kinds"): loaded by form.js only when a kind other than the individual is chosen, each checked
+# against the SHA-256 the page carries (so the signed manifest's hash of the page covers them).
+KINDS_SCRIPT = "kinds.js"
+
+
+def kinds_fragment(lang: str) -> str:
+    return f"kinds-{lang}.html"
+
+
+# The assets a page loads only when a registrant uses what needs them: the page weight budget
+# (tests/test_pages.py, bench/bench_page.py) counts every other asset with each page.
+LAZY_ASSETS = frozenset(
+    f"/assets/{name}" for name in ("verify.js", "control.js", KINDS_SCRIPT, *map(kinds_fragment, LANGUAGES))
+)
 
 
 class _NoSession(SessionInterface):
@@ -157,6 +183,13 @@ def _option_value(value: object) -> str:
     return text
 
 
+def _code_value(value: object) -> Markup:
+    """A code as an attribute value: without quotes when it needs none (`bare`),
+    quoted otherwise (a members band such as 1000+)."""
+    text = str(value)
+    return escape(text) if _UNQUOTED_VALUE.fullmatch(text) else Markup('"{}"').format(text)
+
+
 def _select_locale() -> str:
     lang = (request.view_args or {}).get("lang", DEFAULT_LANG)
     return lang if lang in LANGUAGES else DEFAULT_LANG
@@ -173,6 +206,7 @@ def init_app(app: Flask, config: IntakeConfig) -> None:
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
     app.jinja_env.filters["bare"] = _option_value
+    app.jinja_env.filters["code"] = _code_value
     app.session_interface = _NoSession()
     app.after_request(_default_headers)
 
@@ -183,16 +217,24 @@ class _StaticFiles:
     is exactly what the manifest lists."""
 
     def __init__(self, root: Path, generated: Mapping[str, bytes]) -> None:
-        found = {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
-        if set(found) & set(generated):
-            raise RuntimeError(
-                f"a committed static file shadows a generated one: {sorted(set(found) & set(generated))}"
-            )
         self.files: dict[str, tuple[bytes, str, str]] = {}
-        for name, data in sorted({**found, **generated}.items()):
+        self.add({p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()})
+        self.add(generated)
+
+    def add(self, generated: Mapping[str, bytes]) -> None:
+        if set(self.files) & set(generated):
+            raise RuntimeError(
+                f"a committed static file shadows a generated one: {sorted(set(self.files) & set(generated))}"
+            )
+        for name, data in generated.items():
             suffix = Path(name).suffix
             mimetype = _MIMETYPES.get(suffix) or mimetypes.guess_type(name)[0] or "application/octet-stream"
             self.files[name] = (data, mimetype, hashlib.sha256(data).hexdigest())
+        self.files = dict(sorted(self.files.items()))
+
+    def integrity(self, name: str) -> str:
+        """The file's Subresource Integrity value (sha256-<base64>), for the page to check it by."""
+        return "sha256-" + base64.b64encode(bytes.fromhex(self.files[name][2])).decode("ascii")
 
     def response(self, name: str) -> Response:
         if name not in self.files:
@@ -205,8 +247,9 @@ class _StaticFiles:
         return response
 
 
-def render_page(lang: str) -> str:
-    """The registration page in `lang` (call inside an app context)."""
+def render_page(lang: str, integrity: Mapping[str, str]) -> str:
+    """The registration page in `lang` (call inside a request context); `integrity`: the SRI values
+    of the kinds' script (`js`) and of this language's fragment (`html`)."""
     with force_locale(lang):
         return render_template(
             "register.html",
@@ -214,7 +257,15 @@ def render_page(lang: str) -> str:
             html_lang=HTML_LANG[lang],
             languages=[(code, NATIVE_NAMES[code], HTML_LANG[code], page_url(code)) for code in LANGUAGES],
             sections=build_form(lang),
+            chooser=kind_chooser(),
+            integrity=integrity,
         )
+
+
+def render_kinds(lang: str) -> str:
+    """The record kinds' sections in `lang`, the fragment kinds.js inserts (call inside a request context)."""
+    with force_locale(lang):
+        return render_template("kinds.html", kinds=build_kinds(lang))
 
 
 def page_url(lang: str) -> str:
@@ -232,8 +283,19 @@ def make_blueprint(config: IntakeConfig) -> Blueprint:
     signed_manifest = config.data_dir / SIGNED_MANIFEST_NAME
     others = ",".join(code for code in LANGUAGES if code != DEFAULT_LANG)
 
+    @bp.record_once
+    def add_kinds_fragments(state: BlueprintSetupState) -> None:
+        # Rendered once, when the app registers this blueprint: served from memory like the rest.
+        app = cast(Flask, state.app)  # registered on a Flask app (create_app, page_cmd)
+        with app.test_request_context():
+            static.add({kinds_fragment(lang): render_kinds(lang).encode("utf-8") for lang in LANGUAGES})
+
+    def render(lang: str) -> str:
+        integrity = {"js": static.integrity(KINDS_SCRIPT), "html": static.integrity(kinds_fragment(lang))}
+        return render_page(lang, integrity)
+
     def page(lang: str) -> Response:
-        return Response(render_page(lang), mimetype="text/html")
+        return Response(render(lang), mimetype="text/html")
 
     @bp.get("/")
     def index() -> Response:
@@ -258,9 +320,7 @@ def make_blueprint(config: IntakeConfig) -> Blueprint:
             "format": MANIFEST_FORMAT,
             "algorithm": "sha256",
             "assets": {f"/assets/{name}": digest for name, (_d, _m, digest) in static.files.items()},
-            "pages": {
-                page_url(lang): hashlib.sha256(render_page(lang).encode("utf-8")).hexdigest() for lang in LANGUAGES
-            },
+            "pages": {page_url(lang): hashlib.sha256(render(lang).encode("utf-8")).hexdigest() for lang in LANGUAGES},
         }
         return jsonify(body)
 

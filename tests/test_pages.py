@@ -165,7 +165,9 @@ def test_intake_never_reads_client_addresses_or_user_agents() -> None:
 def test_page_weight_is_under_100_kb(tmp_path: Path) -> None:
     """Each page and every asset it loads to register, the pin asset of an installed key included;
     verify.js loads only when a registrant checks a saved receipt, control.js only when one corrects or
-    withdraws with a code (docs/registrant-page.md, "Tests")."""
+    withdraws with a code, kinds.js and a kinds fragment only when a household, business or association
+    is chosen (docs/registrant-page.md, "Tests"; tests/test_browser_kinds.py shows that a page registering
+    an individual requests none of them)."""
     from intake.keyring import add_bundle
     from vault import derive_keys
 
@@ -173,7 +175,9 @@ def test_page_weight_is_under_100_kb(tmp_path: Path) -> None:
     app = create_app(IntakeConfig(data_dir=tmp_path))
     client = app.test_client()
     listed = client.get(MANIFEST_PATH).get_json()["assets"]
-    assets = sum(len(client.get(url).data) for url in listed if url not in ("/assets/verify.js", "/assets/control.js"))
+    lazy = {"/assets/verify.js", "/assets/control.js", "/assets/kinds.js"} | {f"/assets/kinds-{c}.html" for c in PAGES}
+    assert lazy <= set(listed)
+    assets = sum(len(client.get(url).data) for url in listed if url not in lazy)
     for path in PAGES.values():
         assert len(client.get(path).data) + assets <= 100_000
     app.extensions["dvr_store"].close()
@@ -187,6 +191,7 @@ def test_manifest_lists_every_static_asset_and_page_with_its_sha256(client: Flas
     assert manifest["format"] == "dvr-static-manifest/1"
     files = sorted(p for p in STATIC_DIR.rglob("*") if p.is_file())
     expected = [f"/assets/{p.relative_to(STATIC_DIR).as_posix()}" for p in files] + ["/assets/ministry-key.js"]
+    expected += [f"/assets/kinds-{lang}.html" for lang in LANGUAGES]  # generated at start, like the pin asset
     assert sorted(manifest["assets"]) == sorted(expected)
     for url, digest in manifest["assets"].items():
         assert hashlib.sha256(client.get(url).data).hexdigest() == digest
@@ -231,6 +236,7 @@ def test_every_schema_field_has_a_control_named_after_it(client: FlaskClient) ->
     names = {a["name"] for _t, a in dom.elements if a.get("name") and _t in ("input", "select")}
     expected = {n for n, p in SCHEMA["properties"].items() if p.get("type") != "object"}
     expected |= {f"consent.{n}" for n in SCHEMA["properties"]["consent"]["properties"]}
+    expected.add("kind")  # the kind chooser (registration-kinds.schema.json; tests/test_kinds_page.py)
     assert names == expected
 
 
@@ -270,6 +276,11 @@ def test_enums_become_radios_or_selects_with_exactly_the_schema_values(client: F
         ((tag, attrs),) = controls(dom, name)
         assert tag == "select"
         values = option_values(dom, attrs["id"])
+        copied = dom.find("optgroup", **{"data-options-from": "f-origin-country"})
+        if name == "residence_country":  # its "All, A to Z" group is copied by the script (forms._share_lists)
+            (group,) = copied
+            skip = set(group["data-options-skip"].split())
+            values += [v for v in option_values(dom, "f-origin-country") if v not in skip]
         assert set(values) == enum_values(props[name]), name
         assert len(values) == len(set(values)), f"{name} lists an option twice"
     assert "XK" not in option_values(dom, "f-residence-country")

@@ -116,13 +116,15 @@ function addChoice(select) {
   select.parentElement.querySelector(".added").textContent = msg("added", { name: option.text });
 }
 
-// A "more" list carried once in the page: copied from the select it names, less the values it skips.
+// A list carried once in the page: copied from the select it names, less the values it skips; a
+// select's "All, A to Z" group (an optgroup) sorted in the page language.
 function copyLists() {
-  for (const select of form.querySelectorAll("select[data-options-from]")) {
-    const skip = new Set(select.dataset.optionsSkip.split(" "));
-    for (const o of $(select.dataset.optionsFrom).options) {
-      if (o.value && !skip.has(o.value)) select.append(new Option(o.text, o.value));
-    }
+  const { compare } = new Intl.Collator(document.documentElement.lang);
+  for (const list of form.querySelectorAll("[data-options-from]")) {
+    const skip = new Set(list.dataset.optionsSkip.split(" "));
+    const copied = Array.from($(list.dataset.optionsFrom).options).filter((o) => o.value && !skip.has(o.value));
+    if (list.tagName === "OPTGROUP") copied.sort((a, b) => compare(a.text, b.text));
+    list.append(...copied.map((o) => new Option(o.text, o.value)));
   }
 }
 
@@ -154,15 +156,18 @@ function readValue(wrapper) {
   }
 }
 
-/** The record: only filled fields, consent always (an unticked box is false). */
+/** The record: only filled fields, consent always (an unticked box is false). A dotted name is a
+ * member of an object, or of an array where the next part is a number (members.0.given_name). */
 function buildRecord() {
   const record = {};
   for (const wrapper of wrappers().filter(active)) {
     const value = readValue(wrapper);
     if (value === undefined) continue;
-    const [outer, inner] = wrapper.dataset.field.split(".");
-    if (inner === undefined) record[outer] = value;
-    else (record[outer] ??= {})[inner] = value;
+    const path = wrapper.dataset.field.split(".");
+    const last = path.pop();
+    let at = record;
+    path.forEach((k, i) => (at = at[k] ??= /^\d/.test(path[i + 1] ?? last) ? [] : {}));
+    at[last] = value;
   }
   return record;
 }
@@ -401,6 +406,42 @@ async function onSubmit(event) {
   }
 }
 
+// ---- other kinds than the individual (kinds.js) -------------------------------
+
+// kinds.js and the page language's fragment load when such a kind is first chosen, each refused
+// by the browser unless it has the SHA-256 this page (in the signed manifest) carries; then this
+// page sends nothing at all.
+let kinds = null;
+
+async function loadKinds() {
+  const { js, html } = $("f-kind").dataset;
+  const script = document.createElement("script");
+  const loaded = new Promise((resolve, reject) => {
+    Object.assign(script, { type: "module", src: "/assets/kinds.js", integrity: js, onload: resolve, onerror: reject });
+  });
+  document.head.append(script);
+  const response = await fetch(`/assets/kinds-${lang}.html`, { ...FETCH_OPTIONS, integrity: html });
+  const fragment = await response.text();
+  await loaded;
+  const { start } = await import("./kinds.js"); // the module the checked script element ran
+  return start(fragment, { form, setDynamicBounds });
+}
+
+async function onKind(event) {
+  if (!kinds && event.target.value === "") return; // the individual: today's form, as it is
+  busy = button.disabled = true;
+  try {
+    kinds ??= loadKinds();
+    (await kinds).show(event.target.value);
+    busy = false;
+  } catch {
+    key = null; // busy stays: nothing is sent from this page
+    say(msg("kinds_refused"), { alert: true });
+  } finally {
+    button.disabled = !key;
+  }
+}
+
 // ---- correcting and withdrawing (control.js) --------------------------------
 
 async function onControl(event) {
@@ -477,6 +518,7 @@ async function start() {
   }
   solveProof();
   form.addEventListener("submit", onSubmit);
+  $("f-kind").addEventListener("change", onKind);
   $("correct-button").addEventListener("click", onControl);
   $("withdraw-button").addEventListener("click", onControl);
   $("control").hidden = false;
