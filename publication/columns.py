@@ -8,6 +8,9 @@ soon as they are opened, in the opening workers, one chunk at a time:
   in the schema's list of values (`vocabulary`), -1 when not given;
 - the birth date becomes the integer yyyymmdd; the engagement options
   ticked become a bit mask;
+- a household member's row (docs/formats.md section 13: a record with
+  `relationship`) is marked `member`, so that de-duplication prefers a
+  person's own registration to the one a relative made for them;
 - names, the city and the e-mail address become ids into a table of
   distinct strings. What is stored is already what de-duplication compares
   (a name's phonetic key, the normalised city, the case-folded address), so
@@ -93,6 +96,7 @@ class Chunk:
     cities: list[str]
     email: np.ndarray  # int32 ids into emails, -1 missing
     emails: list[str]
+    member: np.ndarray  # bool: a household member's row
 
 
 class ChunkEncoder:
@@ -113,6 +117,7 @@ class ChunkEncoder:
         names: list[int] = []
         cities: list[int] = []
         emails: list[int] = []
+        members: list[bool] = []
         name_ids: dict[str, int] = {}
         city_ids: dict[str, int] = {}
         email_ids: dict[str, int] = {}
@@ -136,6 +141,7 @@ class ChunkEncoder:
             email = get("email")
             key = email.strip().casefold() if email else ""
             emails.append(email_ids.setdefault(key, len(email_ids)) if key else _MISSING)
+            members.append("relationship" in record)
         n = len(seqs)
         return Chunk(
             seq=np.array(seqs, dtype=np.int64),
@@ -148,6 +154,7 @@ class ChunkEncoder:
             cities=list(city_ids),
             email=np.array(emails, dtype=np.int32),
             emails=list(email_ids),
+            member=np.array(members, dtype=bool),
         )
 
 
@@ -166,6 +173,7 @@ class Records:
     cities: np.ndarray  # object array: distinct normalised cities
     email: np.ndarray  # int32 id into emails, -1 missing
     emails: np.ndarray  # object array: distinct case-folded e-mail addresses
+    member: np.ndarray  # bool: a household member's row (not the person's own registration)
 
     @property
     def n(self) -> int:
@@ -179,7 +187,7 @@ class Records:
     def nbytes(self) -> int:
         """Bytes held by the numeric columns (not counting the distinct strings)."""
         arrays = (self.seq, self.codes, self.birth, self.engagement, self.given, self.family, self.city, self.email)
-        return sum(a.nbytes for a in arrays)
+        return sum(a.nbytes for a in arrays) + self.member.nbytes
 
 
 def _merge(shared: dict[str, int], local: list[str], ids: np.ndarray) -> np.ndarray:
@@ -212,7 +220,7 @@ class RecordsBuilder:
         email = _merge(self._emails, chunk.emails, chunk.email)
         # Keep only the arrays; the chunk's string lists are dropped here.
         self._chunks.append(
-            Chunk(chunk.seq, chunk.codes, chunk.birth, chunk.engagement, names, [], city, [], email, [])
+            Chunk(chunk.seq, chunk.codes, chunk.birth, chunk.engagement, names, [], city, [], email, [], chunk.member)
         )
         self.n += len(chunk.seq)
 
@@ -236,6 +244,7 @@ class RecordsBuilder:
             cities=_table(self._cities),
             email=joined("email", np.int32),
             emails=_table(self._emails),
+            member=joined("member", bool),
         )
         self._names, self._cities, self._emails = {}, {}, {}
         return records

@@ -10,6 +10,13 @@ table except `engagement` adds up to the number of registrants (and
 `origin_municipality`, asked only of people from Kosovo, adds up to the
 `origin_country` count for `XK`). `engagement` counts a person once per option
 ticked; people who ticked nothing are counted in `none`, so it is not additive.
+
+A household member (docs/formats.md section 13) answers only names, birth
+date and sex, and lives where the household does: their origin country and
+status, required of every registrant, are `not_stated` too. That category
+is listed in those two tables only when someone is in it, so a publication
+of version 1 records alone is what it always was; engagement counts a
+member in `none`.
 """
 
 from __future__ import annotations
@@ -52,6 +59,8 @@ _OPTIONAL = {"origin_municipality", "education_level", "field_of_study", "occupa
 # Dimensions whose categories are listed only when someone is in them (the
 # country lists are long); the others list every category, zeros included.
 SPARSE = frozenset({"residence_country", "origin_country"})
+# Answers every registrant gives, which a household member does not: `not_stated` only when someone is.
+_MEMBERS_UNSTATED = frozenset({"origin_country", "status"})
 
 
 @dataclass(frozen=True)
@@ -76,14 +85,14 @@ def domain(dimension: str) -> tuple[str, ...]:
         return AGE_BANDS
     if dimension in ("residence_country", "origin_country"):
         codes = tuple(schemas.load("countries.json")["codes"])
-        return tuple(c for c in codes if c != "XK") if dimension == "residence_country" else codes
+        return tuple(c for c in codes if c != "XK") if dimension == "residence_country" else (*codes, NOT_STATED)
     if dimension == "origin_municipality":
         values = tuple(schemas.load("registration.schema.json")["$defs"]["municipality"]["enum"])
     elif dimension == "engagement":
         return tuple(props["engagement"]["items"]["enum"]) + (NONE_TICKED,)
     else:
         values = tuple(props[dimension]["enum"])
-    return values + ((NOT_STATED,) if dimension in _OPTIONAL else ())
+    return values + ((NOT_STATED,) if dimension in _OPTIONAL | _MEMBERS_UNSTATED else ())
 
 
 def age_band(birth_date: str, on: date) -> str:
@@ -218,9 +227,9 @@ def _table(dims: tuple[str, ...], counts: Counter[tuple[str, ...]]) -> Table:
     categories = []
     for i, dim in enumerate(dims):
         full = domain(dim)
-        if dim in SPARSE:
+        if dim in SPARSE or dim in _MEMBERS_UNSTATED:
             seen = {key[i] for key in counts}
-            categories.append(tuple(c for c in full if c in seen))
+            categories.append(tuple(c for c in full if c in seen or (c != NOT_STATED and dim not in SPARSE)))
         else:
             categories.append(full)
     name = "_by_".join(dims)

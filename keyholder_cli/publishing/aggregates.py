@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from publication import report
+from publication.kinds import count_kinds, standing
 from publication.linkage.dedup import find_duplicates_in
 from publication.protection.disclosure import protect_with_withdrawals
 from publication.report.page import withdrawals_csv
@@ -38,11 +39,19 @@ def deduplicate(opened: OpenedSet, progress: Callable[[int], None] | None = None
 def tabulate(
     opened: OpenedSet, kept: np.ndarray, generated_on: date, min_cell: int, epsilon: float | None = None
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """Count the `kept` rows and protect the counts: aggregates.json's object, and the
-    people withdrawn, protected (withdrawals.csv's; None below min_cell registrants)."""
+    """Count the `kept` rows (persons) and the households, businesses and associations
+    that stand, and protect the counts: aggregates.json's object, and the people
+    withdrawn, protected (withdrawals.csv's; None below min_cell registrants)."""
     registrants, tables = count_records(opened.records, generated_on, kept)
+    populations = count_kinds(opened.kinds.take(standing(opened.kinds)))
     return protect_with_withdrawals(
-        tables, min_cell, epsilon, generated_on, opened.withdrawals, registrants=registrants
+        tables,
+        min_cell,
+        epsilon,
+        generated_on,
+        opened.withdrawals,
+        registrants=registrants,
+        populations=populations,
     )
 
 

@@ -14,6 +14,11 @@ control id only the latest stands, a withdrawn id's registrations are
 dropped, and their seqs (the withdrawal's included) are named for erasure.
 A correction or withdrawal whose id no first registration carries (a wrong
 code) changes nothing. Erased envelopes (no ciphertext) are skipped.
+
+A household becomes its persons here, in the worker (`publication.kinds.persons`):
+they share its seq, so a correction or a withdrawal of the household record
+replaces or removes all of them. Households, businesses and associations
+also give a row each of their own (`OpenedSet.kinds`), resolved the same way.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from publication.columns import Chunk, ChunkEncoder, Records, RecordsBuilder
+from publication.kinds import KindRows, KindsEncoder, persons
 from vault import Envelope, InvalidEnvelope, UnlockedKey, open_envelope
 
 from ..validate import CORRECTION, FIRST, ID_BYTES, WITHDRAWAL, InvalidSubmission, compile_validator, parse_any
@@ -44,6 +50,7 @@ _worker_validator: Callable[[Any], Any] | None = None
 _worker_today: date = date.today()
 _worker_db: sqlite3.Connection | None = None
 _worker_encoder: ChunkEncoder | None = None
+_worker_kinds: KindsEncoder | None = None
 
 
 @dataclass
@@ -51,6 +58,7 @@ class OpenedSet:
     """The outcome of opening: the valid records as columns, and the counts for the report."""
 
     records: Records = field(default_factory=lambda: RecordsBuilder().build())
+    kinds: KindRows = field(default_factory=lambda: KindRows.joined([]))  # households, businesses, associations
     envelopes: int = 0
     failed: int = 0
     invalid: int = 0
@@ -70,23 +78,27 @@ class Controls:
     use: np.ndarray  # int8: FIRST, CORRECTION or WITHDRAWAL
 
 
-_Opened = tuple[Chunk, int, int, int, list[tuple[int, bytes, int]]]
+_Opened = tuple[Chunk, KindRows, int, int, int, int, list[tuple[int, bytes, int]]]
 
 
 def _init_worker(keys: dict[str, tuple[bytes, bytes, int]], today: date, db_path: str) -> None:
-    global _worker_validator, _worker_today, _worker_db, _worker_encoder
+    global _worker_validator, _worker_today, _worker_db, _worker_encoder, _worker_kinds
     _worker_keys.clear()
     for kid, (hpke_raw, signing_seed, version) in keys.items():
         _worker_keys[kid] = UnlockedKey.from_private_bytes(hpke_raw, signing_seed, version)
     _worker_validator = compile_validator()
     _worker_encoder = ChunkEncoder()
+    _worker_kinds = KindsEncoder()
     _worker_today = today
     _worker_db = sqlite3.connect(_read_only(Path(db_path)), uri=True)
 
 
 def _open_chunk(chunk: list[tuple[int, str, bytes]]) -> _Opened:
     assert _worker_validator is not None and _worker_encoder is not None  # noqa: S101 - set by _init_worker
-    out: list[tuple[int, dict[str, Any]]] = []
+    assert _worker_kinds is not None  # noqa: S101 - set by _init_worker
+    out: list[tuple[int, Any]] = []
+    kinds: list[tuple[int, dict[str, Any]]] = []
+    valid = 0
     controls: list[tuple[int, bytes, int]] = []
     failed = invalid = erased = 0
     for seq, kid, ct in chunk:
@@ -110,8 +122,13 @@ def _open_chunk(chunk: list[tuple[int, str, bytes]]) -> _Opened:
         if parsed.control is not None:
             controls.append((seq, parsed.control, parsed.use))
         if parsed.record is not None:
-            out.append((seq, parsed.record))
-    return _worker_encoder.encode(out), failed, invalid, erased, controls
+            valid += 1
+            if "kind" in parsed.record:
+                kinds.append((seq, parsed.record))
+                out.extend((seq, person) for person in persons(parsed.record))
+            else:
+                out.append((seq, parsed.record))
+    return _worker_encoder.encode(out), _worker_kinds.encode(kinds), valid, failed, invalid, erased, controls
 
 
 def _read_only(db_path: Path) -> str:
@@ -156,10 +173,13 @@ def open_all(
         if meanwhile is not None:
             meanwhile()
         controls: list[tuple[int, bytes, int]] = []
-        for chunk, failed, invalid, erased, found in results:
+        kinds: list[KindRows] = []
+        for chunk, kind_rows, valid, failed, invalid, erased, found in results:
             builder.add(chunk)
+            if kind_rows.n:
+                kinds.append(kind_rows)
             withdrawals = sum(1 for _seq, _ident, use in found if use == WITHDRAWAL)
-            n = len(chunk.seq) + failed + invalid + withdrawals
+            n = valid + failed + invalid + withdrawals
             result.envelopes += n
             result.failed += failed
             result.invalid += invalid
@@ -168,6 +188,7 @@ def open_all(
             if progress is not None:
                 progress(n + erased)
     records = builder.build()
+    result.kinds = KindRows.joined(kinds)
     table = Controls(
         np.array([c[0] for c in controls], dtype=np.int64),
         np.array([c[1] for c in controls], dtype=f"S{ID_BYTES}"),
@@ -208,5 +229,6 @@ def resolve_controls(result: OpenedSet, records: Records, controls: Controls) ->
     dropped = np.concatenate([seqs[~last], seq[gone], seq[~known & (use == CORRECTION)]])
     if len(dropped):
         result.records = _take(records, np.flatnonzero(~np.isin(records.seq, dropped)))
+        result.kinds = result.kinds.take(np.flatnonzero(~np.isin(result.kinds.seq, dropped)))
     else:
         result.records = records

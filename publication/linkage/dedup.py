@@ -16,7 +16,9 @@ Pipeline (docs/deduplication.md has the full rule and its known errors):
    the more people, the more chance two of them share a name and birthday,
    so the more evidence a match needs.
 5. Matches are joined with a union–find; in each cluster the member with the
-   highest `seq` (the latest submission) stands for the person.
+   highest `seq` (the latest submission) stands for the person, a person's
+   own registration before any household member row naming them. Two rows
+   of one submission (the persons of a household) are never a match.
 """
 
 from __future__ import annotations
@@ -81,6 +83,7 @@ MIN_REPEAT_SHARE = 0.01
 _CLOSE, _WEAK = 0.8, 0.65
 _CHUNK = 1_000_000
 _VETO = -1e9
+_RANK_BITS = 48  # a seq is below 2**48
 
 
 class Person(NamedTuple):
@@ -303,7 +306,8 @@ class _UnionFind:
         self.size[rx] += self.size[ry]
 
 
-def _representatives(n: int, seq: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, int]:
+def _representatives(n: int, rank: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, int]:
+    """Each record's cluster's member of highest `rank`, and the number of clusters."""
     rep = np.arange(n, dtype=np.int64)
     if len(a) == 0:
         return rep, 0
@@ -313,9 +317,9 @@ def _representatives(n: int, seq: np.ndarray, a: np.ndarray, b: np.ndarray) -> t
     for x, y in zip(la, lb, strict=True):
         uf.union(x, y)
     roots = np.array([uf.find(i) for i in range(len(involved))], dtype=np.int64)
-    order = np.lexsort((seq[involved], roots))  # by root, then seq ascending
+    order = np.lexsort((rank[involved], roots))  # by root, then rank ascending
     last_of_root = np.full(len(involved), -1, dtype=np.int64)
-    last_of_root[roots[order]] = involved[order]  # later (higher seq) writes win
+    last_of_root[roots[order]] = involved[order]  # later (higher rank) writes win
     rep[involved] = last_of_root[roots]
     return rep, len(np.unique(roots))
 
@@ -323,15 +327,20 @@ def _representatives(n: int, seq: np.ndarray, a: np.ndarray, b: np.ndarray) -> t
 def find_duplicates(people: Sequence[Person], progress: Callable[[int], None] | None = None) -> DedupResult:
     """Cluster `people` into persons. `progress`, if given, is called with
     increments that add up to `len(people)` over the run."""
-    return _find(lambda: encode(people), len(people), progress)
+    return _find(lambda: encode(people), len(people), progress, None)
 
 
 def find_duplicates_in(records: Records, progress: Callable[[int], None] | None = None) -> DedupResult:
-    """As `find_duplicates`, for opened records held as columns (indexes are rows of `records`)."""
-    return _find(lambda: encode_records(records), records.n, progress)
+    """As `find_duplicates`, for opened records held as columns (indexes are rows of `records`).
+    A person's own registration stands before a household member's row naming them (the
+    relative knew fewer of their answers), the latest of each first."""
+    own = (~records.member).astype(np.int64) << np.int64(_RANK_BITS)
+    return _find(lambda: encode_records(records), records.n, progress, own | records.seq)
 
 
-def _find(encoded: Callable[[], Encoded], n: int, progress: Callable[[int], None] | None) -> DedupResult:
+def _find(
+    encoded: Callable[[], Encoded], n: int, progress: Callable[[int], None] | None, rank: np.ndarray | None
+) -> DedupResult:
     report = progress or (lambda _step: None)
     done = 0
 
@@ -355,9 +364,11 @@ def _find(encoded: Callable[[], Encoded], n: int, progress: Callable[[int], None
         scores[start:stop] = _score(e, a_all[start:stop], b_all[start:stop], lengths, tf)
         advance(0.4 + 0.5 * stop / max(total, 1))
     threshold = decision_threshold(n, scores)
-    ok = scores >= threshold
+    # Rows of one submission (a household's members and its registrant) are different people by
+    # the registrant's word: never linked to each other.
+    ok = (scores >= threshold) & (e.seq[a_all] != e.seq[b_all])
     ma, mb = a_all[ok], b_all[ok]
-    rep, clusters = _representatives(n, e.seq, ma, mb)
+    rep, clusters = _representatives(n, e.seq if rank is None else rank, ma, mb)
     advance(1.0)
     return DedupResult(representative=rep, pairs_compared=total, matched_pairs=len(ma), clusters=clusters)
 

@@ -24,6 +24,14 @@
    (the one-way tables alone); a table that still fails is left out of
    the publication and named in `disclosure.withheld_tables`.
 
+Households, businesses and associations (`populations`, from
+`publication.kinds.count_kinds`) are counted things of their own: each is
+protected like the registrants, with its own number in place of
+`registrants` (below min_cell of them none of its tables is published),
+each of its tables alone. Without DP a population of none is left out;
+with DP each is released, noisy, whatever its size, so that which tables
+appear reveals nothing, and the budget is split over every release.
+
 The result follows FORMATS §5 (`format`, `generated_on`, `registrants`,
 `disclosure`, `tables` with `cells` whose `count` is null when suppressed)
 and adds `margins` (row totals, column totals, grand total) to every table.
@@ -40,6 +48,7 @@ from typing import Any
 
 import numpy as np
 
+from ..kinds import Population
 from ..tables import NOT_STATED, Table, count_tables
 from . import suppression
 from .suppression import Lattice, build_lattice, key_of
@@ -68,7 +77,7 @@ def _count(lat: Lattice, suppressed: np.ndarray, pairs: list[tuple[str, str]]) -
     return None if suppressed[i] else int(lat.values[i])
 
 
-def _table_json(table: Table, lat: Lattice, suppressed: np.ndarray) -> dict[str, Any]:
+def _table_json(table: Table, lat: Lattice, suppressed: np.ndarray, population: str) -> dict[str, Any]:
     base = list(table.condition)
     dims = table.dimensions
     combos: list[tuple[str, ...]] = [()]
@@ -85,7 +94,7 @@ def _table_json(table: Table, lat: Lattice, suppressed: np.ndarray) -> dict[str,
                 {dim: v, "count": _count(lat, suppressed, [*base, (dim, v)])} for v in table.categories[axis]
             ]
     out: dict[str, object] = {"name": table.name, "dimensions": list(dims), "cells": cells, "margins": margins}
-    out["population"] = " and ".join(f"{d} = {v}" for d, v in base) if base else "registrants"
+    out["population"] = " and ".join(f"{d} = {v}" for d, v in base) if base else population
     out["additive"] = table.additive
     return out
 
@@ -149,14 +158,23 @@ def protect(
     *,
     registrants: int | None = None,
     protection: int | None = None,
+    populations: Sequence[Population] = (),
 ) -> dict[str, Any]:
-    """The complete `aggregates.json` object for `tables` (from `count_tables`).
+    """The complete `aggregates.json` object for `tables` (from `count_tables`),
+    and for the tables of `populations` (households, businesses, associations).
 
     `protection` (default ⌈min_cell / 2⌉) is how wide a small count's
     feasible range must at least be. Raises `suppression.ProtectionError` if
     the audit finds a suppressed count that is not protected (never expected)."""
     aggregates, _ = protect_with_withdrawals(
-        tables, min_cell, epsilon, generated_on, None, registrants=registrants, protection=protection
+        tables,
+        min_cell,
+        epsilon,
+        generated_on,
+        None,
+        registrants=registrants,
+        protection=protection,
+        populations=populations,
     )
     return aggregates
 
@@ -170,6 +188,7 @@ def protect_with_withdrawals(
     *,
     registrants: int | None = None,
     protection: int | None = None,
+    populations: Sequence[Population] = (),
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """`protect`, and the number of people `withdrawals` protected like the
     other counts (`withdrawals.protect_withdrawals`: its own DP release, then
@@ -192,9 +211,15 @@ def protect_with_withdrawals(
         "missing_values": f"counted as '{NOT_STATED}'; engagement counts people who ticked nothing as 'none'",
     }
     if epsilon is not None:
-        from .dp import privatise_with_withdrawals  # OpenDP loads slowly; only this mode needs it
+        from .dp import privatise_population, privatise_with_withdrawals  # OpenDP loads slowly; only this mode
 
-        n, tables, budget, withdrawals = privatise_with_withdrawals(n, tables, epsilon, withdrawals)
+        elsewhere = sum(1 + len(p.tables) for p in populations)
+        n, tables, budget, withdrawals = privatise_with_withdrawals(
+            n, tables, epsilon, withdrawals, elsewhere=elsewhere
+        )
+        noisy = [privatise_population(p, budget[0].epsilon) for p in populations]
+        populations = [p for p, _ in noisy]
+        budget += [r for _, spent in noisy for r in spent]
         disclosure["method"] = "differential_privacy+cell_suppression"
         disclosure["epsilon"] = epsilon
         disclosure["budget"] = [
@@ -208,33 +233,50 @@ def protect_with_withdrawals(
             for r in budget
         ]
         disclosure["opendp_version"] = metadata.version("opendp")
-        disclosure["neighbouring"] = "add or remove one registrant (after de-duplication)"
-    published: list[tuple[Table, Lattice, np.ndarray]] = []
-    primaries = complementaries = 0
-    if n >= min_cell:  # below min_cell people no breakdown at all: only `registrants` stands
-        for group in _groups(tables):
-            for part, lat, suppressed, primary in _protected(n, group, min_cell, level):
-                published += [(t, lat, suppressed) for t in part]
-                primaries += int(primary.sum())
-                complementaries += int((suppressed & ~primary).sum())
-    shown = {id(t) for t, _, _ in published}
-    withheld = [t.name for t in tables if id(t) not in shown]
-    if withheld:
-        disclosure["withheld"] = (
-            f"every breakdown: fewer than {min_cell} registrants"
-            if n < min_cell
-            else "some breakdowns: too small to protect their small counts"
+        disclosure["neighbouring"] = "add or remove one registrant (after de-duplication)" + (
+            "; in the tables of households, businesses and associations, one of them" if populations else ""
         )
+    else:
+        populations = [p for p in populations if p.n > 0]  # none of a kind: no table (a zero says the same)
+    published: list[tuple[Table, Lattice, np.ndarray, str]] = []
+    primaries = complementaries = 0
+    every = [(n, "registrants", _groups(tables), tables)]
+    every += [(p.n, p.name, [([t], []) for t in p.tables], p.tables) for p in populations]
+    reasons = []
+    for size, population, groups, members in every:
+        if size >= min_cell:  # below min_cell of them no breakdown at all
+            for group in groups:
+                for part, lat, suppressed, primary in _protected(size, group, min_cell, level):
+                    published += [(t, lat, suppressed, population) for t in part]
+                    primaries += int(primary.sum())
+                    complementaries += int((suppressed & ~primary).sum())
+        shown = {id(p[0]) for p in published}
+        if any(id(t) not in shown for t in members):
+            if population == "registrants":
+                reasons.append(
+                    f"every breakdown: fewer than {min_cell} registrants"
+                    if size < min_cell
+                    else "some breakdowns: too small to protect their small counts"
+                )
+            elif size < min_cell:
+                reasons.append(f"the tables of {population}: fewer than {min_cell} {population}")
+            else:
+                reasons.append(f"some tables of {population}: too small to protect their small counts")
+    every_table = [t for _, _, _, members in every for t in members]
+    shown = {id(p[0]) for p in published}
+    withheld = [t.name for t in every_table if id(t) not in shown]
+    if withheld:
+        disclosure["withheld"] = "; ".join(reasons)
         disclosure["withheld_tables"] = withheld
     disclosure["primary_suppressed"] = primaries
     disclosure["complementary_suppressed"] = complementaries
-    order = {t.name: i for i, t in enumerate(tables)}
+    order = {t.name: i for i, t in enumerate(every_table)}
     published.sort(key=lambda p: order[p[0].name])
     aggregates = {
         "format": AGGREGATES_FORMAT,
         "generated_on": generated_on.isoformat(),
         "registrants": int(n),
         "disclosure": disclosure,
-        "tables": [_table_json(t, lat, suppressed) for t, lat, suppressed in published],
+        "tables": [_table_json(t, lat, suppressed, population) for t, lat, suppressed, population in published],
     }
     return aggregates, None if withdrawals is None else protect_withdrawals(withdrawals, int(n), min_cell)

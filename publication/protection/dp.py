@@ -13,7 +13,10 @@ advance, so that which categories exist reveals nothing):
   column totals of the cross-tables (sensitivity 1),
 - engagement (sensitivity 6: a person may tick all six options; `none` excludes them),
 - in a publication, the number of people withdrawn (sensitivity 1;
-  `privatise_with_withdrawals`, publication.protection.withdrawals).
+  `privatise_with_withdrawals`, publication.protection.withdrawals);
+- for each population of households, businesses and associations
+  (`privatise_population`): their number, then each of their tables over
+  its whole domain (every country × every sector, ...), sensitivity 1 each.
 
 Noise is OpenDP's `make_laplace` on integers, which samples the discrete
 Laplace (geometric) distribution; no noise is generated here. The total ε is
@@ -36,10 +39,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from itertools import product
 
 import numpy as np
 import opendp.prelude as dp
 
+from ..kinds import Population, kinds_domain
 from ..tables import CROSS, NONE_TICKED, Table, domain
 
 __all__ = ["Release", "privatise", "privatise_with_withdrawals"]
@@ -122,14 +127,17 @@ def _as_table(template: Table, categories: tuple[tuple[str, ...], ...], counts: 
     return replace(template, categories=categories, counts=kept)
 
 
-def privatise(registrants: int, tables: Sequence[Table], epsilon: float) -> tuple[int, list[Table], list[Release]]:
-    """Noisy, consistent versions of `tables`; returns (registrants, tables, budget)."""
-    n_hat, noisy, budget, _ = privatise_with_withdrawals(registrants, tables, epsilon, None)
+def privatise(
+    registrants: int, tables: Sequence[Table], epsilon: float, *, elsewhere: int = 0
+) -> tuple[int, list[Table], list[Release]]:
+    """Noisy, consistent versions of `tables`; returns (registrants, tables, budget).
+    `elsewhere` releases (`privatise_population`) share `epsilon` too, each as much as one here."""
+    n_hat, noisy, budget, _ = privatise_with_withdrawals(registrants, tables, epsilon, None, elsewhere=elsewhere)
     return n_hat, noisy, budget
 
 
 def privatise_with_withdrawals(
-    registrants: int, tables: Sequence[Table], epsilon: float, withdrawals: int | None
+    registrants: int, tables: Sequence[Table], epsilon: float, withdrawals: int | None, *, elsewhere: int = 0
 ) -> tuple[int, list[Table], list[Release], int | None]:
     """`privatise`, and the number of people withdrawn as one more release of the
     budget (sensitivity 1, clamped at 0) unless `withdrawals` is None."""
@@ -138,8 +146,8 @@ def privatise_with_withdrawals(
     by_name = {t.name: t for t in tables}
     one_way = [t for t in tables if len(t.dimensions) == 1 and t.dimensions[0] not in _DERIVED]
     cross = [by_name["_by_".join(dims)] for dims in CROSS]
-    # registrants, the cross-tables, the one-way tables (and the withdrawals)
-    share = epsilon / (1 + len(cross) + len(one_way) + (withdrawals is not None))
+    # registrants, the cross-tables, the one-way tables (and the withdrawals), and the releases elsewhere
+    share = epsilon / (1 + len(cross) + len(one_way) + (withdrawals is not None) + elsewhere)
     budget: list[Release] = []
 
     def release(name: str, counts: Sequence[int], sensitivity: int = 1) -> np.ndarray:
@@ -188,3 +196,29 @@ def privatise_with_withdrawals(
         out[table.name] = _as_table(table, (cats_out,), {(c,): v for c, v in zip(cats, fitted, strict=True)})
     w_hat = None if withdrawals is None else max(int(release("withdrawals", [withdrawals])[0]), 0)
     return n_hat, [out[t.name] for t in tables], budget, w_hat
+
+
+def privatise_population(population: Population, share: float) -> tuple[Population, list[Release]]:
+    """A noisy, consistent version of a population's number and tables, `share` of ε each:
+    every table over its whole domain, projected onto the noisy number; a country is
+    listed where its noisy count is above 0."""
+    noisy, scale = _laplace([population.n], 1, share)
+    budget = [Release(population.name, share, 1, scale)]
+    n_hat = max(int(noisy[0]), 0)
+    out = []
+    for table in population.tables:
+        full = [kinds_domain(d) for d in table.dimensions]
+        combos = list(product(*full))
+        released, scale = _laplace(_counts(table, combos), 1, share)
+        budget.append(Release(table.name, share, 1, scale))
+        fitted = _consistent(released, n_hat)
+        counts = {c: int(v) for c, v in zip(combos, fitted, strict=True)}
+        grid = fitted.reshape([len(values) for values in full])
+        categories = []
+        for axis, (dim, values) in enumerate(zip(table.dimensions, full, strict=True)):
+            if dim.endswith("_country"):
+                held = grid.sum(axis=tuple(i for i in range(grid.ndim) if i != axis))
+                values = tuple(v for v, k in zip(values, held, strict=True) if k > 0)
+            categories.append(values)
+        out.append(_as_table(table, tuple(categories), counts))
+    return Population(population.name, n_hat, out), budget

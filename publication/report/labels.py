@@ -22,7 +22,8 @@ from ..tables import NONE_TICKED, NOT_STATED
 __all__ = ["DIMENSION_NAMES", "LANGUAGES", "TITLES", "gettext", "label", "labels", "title"]
 
 LANGUAGES: tuple[str, ...] = tuple(schemas.load("labels.json")["languages"])
-COUNTRY_DIMENSIONS = frozenset({"residence_country", "origin_country"})
+COUNTRY_DIMENSIONS = frozenset({"residence_country", "origin_country", "business_country", "association_country"})
+_YES_NO_DIMENSIONS = frozenset({"trades_with_home", "invests_in_home"})
 
 
 def _l(message: str) -> str:
@@ -44,9 +45,22 @@ TITLES = {
     "emigration_reason": _l("Reason for emigrating"),
     "residence_country_by_status": _l("Country of residence by status"),
     "residence_country_by_education_level": _l("Country of residence by education"),
+    # Households, businesses and associations (docs/formats.md section 13.4)
+    "household_size": _l("Households by number of people"),
+    "business_country_by_sector": _l("Businesses by country and sector (NACE Rev. 2)"),
+    "business_size": _l("Businesses by size"),
+    "business_trades_with_home": _l("Businesses that trade with the home country"),
+    "business_invests_in_home": _l("Businesses that invest in the home country"),
+    "association_country_by_field": _l("Associations by country and field"),
+    "association_members": _l("Associations by number of members"),
 }
-DIMENSION_NAMES = {"residence_country": _l("Country of residence")}  # a cross-table's row heading
+DIMENSION_NAMES = {  # a cross-table's row heading
+    "residence_country": _l("Country of residence"),
+    "sector": _l("Sector (NACE Rev. 2)"),
+    "field": _l("Field"),
+}
 _SPECIAL = {NOT_STATED: _l("not stated"), NONE_TICKED: _l("none")}
+_YES_NO = {"yes": _l("yes"), "no": _l("no")}
 
 
 def gettext(message: str, lang: str) -> str:
@@ -73,8 +87,10 @@ def label(dimension: str, code: str, lang: str) -> str:
         return gettext(_SPECIAL[code], lang)
     if dimension in COUNTRY_DIMENSIONS:
         return _territories(lang)[code]
-    if dimension == "age_band":
+    if dimension in ("age_band", "household_size"):
         return code
+    if dimension in _YES_NO_DIMENSIONS:
+        return gettext(_YES_NO[code], lang)
     return str(schemas.load("labels.json")["fields"][dimension][code][lang])
 
 

@@ -44,7 +44,7 @@ from ..tables import NOT_STATED
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from .labels import COUNTRY_DIMENSIONS, DIMENSION_NAMES, LANGUAGES, gettext, labels, title  # noqa: E402
+from .labels import COUNTRY_DIMENSIONS, DIMENSION_NAMES, LANGUAGES, _l, gettext, labels, title  # noqa: E402
 
 __all__ = [
     "BILINGUAL",
@@ -61,6 +61,24 @@ BILINGUAL = ("sq", "en")
 CHARTS = ("residence_country", "origin_country", "origin_municipality", "education_level", "occupation", "engagement")
 NUMBERS_ONLY = ("status", "field_of_study", "age_band", "sex", "emigration_reason")
 CROSS = ("residence_country_by_status", "residence_country_by_education_level")
+# Households, businesses and associations (docs/formats.md section 13.4), after the person tables, in this
+# order; a cross-table among them is charted by its second dimension (its column totals).
+KINDS = (
+    "household_size",
+    "business_country_by_sector",
+    "business_size",
+    "business_trades_with_home",
+    "business_invests_in_home",
+    "association_country_by_field",
+    "association_members",
+)
+KINDS_CHARTS = tuple(name for name in KINDS if name not in ("business_trades_with_home", "business_invests_in_home"))
+KINDS_CROSS = ("business_country_by_sector", "association_country_by_field")
+_KIND_NOTE = {
+    "households": _l("A household counts once, whatever its size; its people are counted among the registrants."),
+    "businesses": _l("A business is not a person: its contact person is not counted among the registrants."),
+    "associations": _l("An association is not a person: its contact person is not counted among the registrants."),
+}
 LONG = COUNTRY_DIMENSIONS | {"origin_municipality"}  # charts of these show the TOP largest
 TOP = 15
 LABEL_POINTS = 9  # every chart's text, at the size it is drawn (the SVG keeps its size in pt)
@@ -126,6 +144,14 @@ class _Words:
         if count is None:
             return Markup('<span class="sup">{}</span>').format(self.say("suppressed"))
         return escape(_number(count))
+
+
+def _by_column(table: dict[str, Any]) -> dict[str, Any]:
+    """A one-way table as it is; a two-way table as its second dimension's totals."""
+    if len(table["dimensions"]) == 1:
+        return table
+    dim = table["dimensions"][1]
+    return {"dimensions": [dim], "cells": table["margins"][dim]}
 
 
 def _cells(table: dict[str, Any]) -> list[tuple[str, int | None]]:
@@ -232,13 +258,16 @@ def _one_way_rows(table: dict[str, Any], words: _Words) -> list[dict[str, Any]]:
     return [{"name": words.name(dim, code), "count": count} for code, count in cells]
 
 
-def _cross(table: dict[str, Any], words: _Words) -> dict[str, Any]:
-    """A two-way table: rows of the first dimension (largest first), columns of the second."""
-    rows_dim, cols_dim = table["dimensions"]
+def _cross(table: dict[str, Any], words: _Words, *, turned: bool = False) -> dict[str, Any]:
+    """A two-way table: rows of the first dimension (largest first), columns of the second;
+    `turned`, the other way round (a long code list down, the countries across)."""
+    rows_dim, cols_dim = table["dimensions"][::-1] if turned else table["dimensions"]
     margins = table["margins"]
     col_codes = [entry[cols_dim] for entry in margins[cols_dim]]
     counts = {(c[rows_dim], c[cols_dim]): c["count"] for c in table["cells"]}
-    row_entries = sorted(margins[rows_dim], key=lambda e: (e["count"] is None, -(e["count"] or 0), e[rows_dim]))
+    row_entries = margins[rows_dim]
+    if not turned:
+        row_entries = sorted(row_entries, key=lambda e: (e["count"] is None, -(e["count"] or 0), e[rows_dim]))
     return {
         "row_title": words.say(DIMENSION_NAMES[rows_dim]),
         "columns": [words.name(cols_dim, code) for code in col_codes],
@@ -293,18 +322,21 @@ def render(
         raise ValueError(f"a report is drawn in languages of the form ({', '.join(LANGUAGES)}); got {list(langs)}")
     words = _Words(langs)
     tables = {t["name"]: t for t in aggregates["tables"]}
-    charted = [name for name in CHARTS if name in tables]
+    charted = [name for name in CHARTS + KINDS_CHARTS if name in tables]
     drawings = {}
     for name in charted:
-        chart = _chart_rows(tables[name], words)
-        drawings[name] = chart if tables[name]["dimensions"][0] in LONG else _mark_suppressed(chart, words)
+        one_way = _by_column(tables[name])
+        chart = _chart_rows(one_way, words)
+        drawings[name] = chart if one_way["dimensions"][0] in LONG else _mark_suppressed(chart, words)
     svgs = dict(zip(charted, _charts([drawings[name] for name in charted]), strict=True))
     sections = []
-    for name in CHARTS + NUMBERS_ONLY + CROSS:
+    for name in CHARTS + NUMBERS_ONLY + CROSS + KINDS:
         table = tables.get(name)
         if table is None:
             continue
         notes = []
+        if table["population"] in _KIND_NOTE:
+            notes.append(words.say(_KIND_NOTE[table["population"]]))
         if name in drawings and (note := _chart_note(drawings[name], words)) is not None:
             notes.append(note)
         if name == "engagement":
@@ -316,8 +348,8 @@ def render(
             "total": table["margins"]["total"],
             "columns": None,
         }
-        if name in CROSS:
-            section |= _cross(table, words)
+        if name in CROSS + KINDS_CROSS:
+            section |= _cross(table, words, turned=name in KINDS_CROSS)
         else:
             section["rows"] = _one_way_rows(table, words)
         sections.append(section)
@@ -338,6 +370,8 @@ def render(
             registrants=aggregates["registrants"],
             generated_on=aggregates["generated_on"],
             sections=sections,
+            people=any(t["population"] not in _KIND_NOTE for t in tables.values()),
+            kinds=any(t["population"] in _KIND_NOTE for t in tables.values()),
             withheld=withheld if d.get("withheld_tables") else None,
             disclosure=d,
             epsilon=f"{d['epsilon']:g}" if d.get("epsilon") is not None else None,
