@@ -98,15 +98,20 @@ def write_batch_file(path: Any, envelopes: list[bytes], first: int = 1) -> None:
 
 
 def fill_store(config: Any, public_key: bytes, n: int) -> None:
-    """Seal `n` valid submissions to `public_key` straight into an intake store."""
+    """Seal `n` valid submissions to `public_key` straight into the intake
+    store of `config` (SQLite or PostgreSQL), from many threads at once, so
+    that they are committed in groups, as a busy intake commits them."""
+    from concurrent.futures import ThreadPoolExecutor
+
     import vault
-    from intake.store import SQLiteStore
+    from intake.store import open_store
 
     config.data_dir.mkdir(parents=True, exist_ok=True)
-    store = SQLiteStore(config.db_path)
+    envelopes = [vault.seal(submission(), public_key) for _ in range(n)]
+    store = open_store(config)
     try:
-        for _ in range(n):
-            store.append(vault.seal(submission(), public_key))
+        with ThreadPoolExecutor(max_workers=32) as pool:
+            assert len(list(pool.map(store.append, envelopes))) == n
     finally:
         store.close()
 

@@ -1,5 +1,5 @@
 """Kill -9 the production intake at random moments under concurrent load,
-restart it, and prove that not one receipted envelope is missing, that the
+on SQLite and on PostgreSQL, restart it, and prove that not one receipted envelope is missing, that the
 log verifies (independently and on import), and that exports, run
 concurrently all along, have no gaps and no duplicates."""
 
@@ -9,7 +9,6 @@ import base64
 import http.client
 import json
 import random
-import sqlite3
 import subprocess
 import threading
 import time
@@ -17,6 +16,7 @@ import time
 import pytest
 import tlog_verifier as tv
 from prod_server import BIN, ProdServer, request
+from store_backends import both_stores
 from support import submission
 
 import vault
@@ -74,9 +74,9 @@ class Load:
             t.join(timeout=10)
 
 
-def export(data, out) -> subprocess.Popen:
+def export(data, out, backend) -> subprocess.Popen:
     return subprocess.Popen(
-        [str(BIN / "intake"), "export", "--data", str(data), "--out", str(out)],
+        [str(BIN / "intake"), "export", "--data", str(data), *backend.store_args, "--out", str(out)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -89,9 +89,10 @@ def header(path) -> dict:
 
 
 @pytest.mark.slow
-def test_kill_9_under_load_loses_no_receipted_envelope(tmp_path, ministry_key):
+@both_stores
+def test_kill_9_under_load_loses_no_receipted_envelope(tmp_path, ministry_key, backend):
     data = tmp_path / "intake"
-    data.mkdir()
+    data.mkdir(exist_ok=True)
     add_bundle(data / "keys.json", ministry_key.bundle().to_json())
     pool = [vault.seal(submission() + f" {i}".encode(), ministry_key.public_key) for i in range(POOL)]
     cursor, receipts = [0], []
@@ -99,7 +100,7 @@ def test_kill_9_under_load_loses_no_receipted_envelope(tmp_path, ministry_key):
     exports: list[subprocess.Popen] = []
     started = time.monotonic()
     for round_ in range(ROUNDS):
-        server = ProdServer(data, tmp_path / "gunicorn.log")
+        server = ProdServer(data, tmp_path / "gunicorn.log", env=backend.env)
         before = len(receipts)
         load = Load(server.port, pool, cursor, receipts)
         deadline = time.monotonic() + 5  # let the load get going, however slow the machine
@@ -107,7 +108,7 @@ def test_kill_9_under_load_loses_no_receipted_envelope(tmp_path, ministry_key):
             time.sleep(0.01)
         time.sleep(rng.uniform(0.0, 0.4))
         # Two exports race each other (and the load) in every round.
-        exports += [export(data, tmp_path / f"batch-{round_}-{i}") for i in range(2)]
+        exports += [export(data, tmp_path / f"batch-{round_}-{i}", backend) for i in range(2)]
         time.sleep(rng.uniform(0.2, 1.0))
         server.kill()
         load.finish()
@@ -119,17 +120,14 @@ def test_kill_9_under_load_loses_no_receipted_envelope(tmp_path, ministry_key):
     assert time.monotonic() - started < 60
 
     # Restart: the log is intact, and every receipted envelope is there.
-    server = ProdServer(data, tmp_path / "gunicorn.log")
+    server = ProdServer(data, tmp_path / "gunicorn.log", env=backend.env)
     try:
         status, vkey = request("127.0.0.1", server.port, "GET", "/api/v1/log/key")
         key = tv.parse_key(vkey)
         status, note = request("127.0.0.1", server.port, "GET", "/api/v1/log/checkpoint")
         assert status == 200
         latest = tv.open_checkpoint(note, key)
-        conn = sqlite3.connect(data / "intake.sqlite")
-        rows = conn.execute("SELECT seq, sha256, envelope FROM envelopes ORDER BY seq").fetchall()
-        recorded = conn.execute("SELECT first_seq, last_seq, sha256 FROM exports ORDER BY first_seq").fetchall()
-        conn.close()
+        rows = backend.query("SELECT seq, sha256, envelope FROM envelopes ORDER BY seq")
         assert [r[0] for r in rows] == list(range(1, len(rows) + 1))  # seq has no gaps
         assert latest.size == len(rows) and latest.root == tv.mth([bytes(r[2]) for r in rows])
         by_seq = {r[0]: (r[1], bytes(r[2])) for r in rows}
@@ -147,16 +145,14 @@ def test_kill_9_under_load_loses_no_receipted_envelope(tmp_path, ministry_key):
         server.stop()
 
     # Exports: recorded ranges are disjoint and contiguous, each file is the one recorded.
-    final = export(data, tmp_path / "batch-final")
+    final = export(data, tmp_path / "batch-final", backend)
     _out, err = final.communicate(timeout=30)
     assert final.returncode == 0, err
     files = sorted(tmp_path.glob("batch-*"), key=lambda p: header(p)["first_seq"])
     ranges = [(header(p)["first_seq"], header(p)["last_seq"]) for p in files]
     assert ranges[0][0] == 1 and ranges[-1][1] == len(rows)
     assert all(b[0] == a[1] + 1 for a, b in zip(ranges, ranges[1:], strict=False)), ranges
-    conn = sqlite3.connect(data / "intake.sqlite")
-    recorded = conn.execute("SELECT first_seq, last_seq FROM exports ORDER BY first_seq").fetchall()
-    conn.close()
+    recorded = backend.query("SELECT first_seq, last_seq FROM exports ORDER BY first_seq")
     assert [tuple(r) for r in recorded] == ranges
 
     # And the keyholder accepts them in order, checking each signed checkpoint.
