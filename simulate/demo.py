@@ -6,7 +6,10 @@ A ministry key is made (`keyholder init`), installed on an intake server
 (`intake keys add`) that runs on loopback (`intake serve`); generated
 registrations are sealed and submitted over HTTP as a browser would; the
 envelopes are exported (`intake export`), imported offline (`keyholder
-import`) and published (`keyholder publish`).
+import`) and published (`keyholder publish`). The population mixes version 1
+and version 2 envelopes and every record kind (households, businesses,
+associations, corrections and withdrawals; `--v1-only` for version 1
+individuals alone).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -89,6 +93,7 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=3000)
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--out", type=Path, default=Path("demo-output"))
+    parser.add_argument("--v1-only", action="store_true", help="version 1 individuals only, as before issue 22")
     args = parser.parse_args()
 
     out: Path = args.out.resolve()
@@ -115,8 +120,13 @@ def main() -> None:
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for(base + "/healthz")
-        population = generate(args.people, seed=args.seed)
-        step(f"3. {args.people} people register ({len(population.submissions)} submissions, some twice)")
+        population = generate(args.people, seed=args.seed, kinds=not args.v1_only)
+        kinds = Counter(population.kind_of)
+        step(
+            f"3. {args.people} people register ({len(population.submissions)} submissions, some twice; "
+            f"{kinds['household']} households, {kinds['business']} businesses, {kinds['association']} associations, "
+            f"{kinds['correction']} corrections, {kinds['withdrawal']} withdrawals)"
+        )
         submit_all(base, population.submissions)
     finally:
         server.terminate()
@@ -132,12 +142,22 @@ def main() -> None:
     sh("keyholder", "publish", "--vault", vault_dir, "--passphrase-file", passphrase, "--out", publication)
 
     aggregates = json.loads((publication / "aggregates.json").read_text(encoding="utf-8"))
-    true_people = len(set(population.person_of))
-    error = abs(aggregates["registrants"] - true_people) / true_people
+    truth = population.truth()
+    true_people = truth["registrants"][()]
+    error = abs(aggregates["registrants"] - true_people) / max(true_people, 1)
     step("Done")
     print(
         f"registrants published: {aggregates['registrants']} (true number of people: {true_people}; error {error:.2%})"
     )
+    totals = {t["name"]: t["margins"]["total"] for t in aggregates["tables"]}
+    kinds_tables = (
+        ("households", "household_size"),
+        ("businesses", "business_size"),
+        ("associations", "association_members"),
+    )
+    for what, table in kinds_tables:
+        if true := sum(truth[table].values()):
+            print(f"{what} published: {totals.get(table, 'withheld')} (true number: {true})")
     report = publication / "report.html"
     print(f"publication: {publication}")
     if report.exists():

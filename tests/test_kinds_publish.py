@@ -297,3 +297,64 @@ def test_the_report_shows_the_kinds_tables_with_their_charts_in_every_language(t
     assert f"<td>{gettext('yes', lang)}</td>" in trades
     # No association registered: no association table, and no sentence that says one was withheld.
     assert title("association_members", lang) not in page
+
+
+def test_a_vault_of_version_1_and_2_envelopes_publishes_exactly_the_generated_population(tmp_path: Path) -> None:
+    from collections import Counter
+
+    from simulate.population import generate
+
+    # Repeat registrations spell the person the same way here, so de-duplication can be exact.
+    pop = generate(1500, 7, kinds=True, typo_share=0.0)
+    kinds = Counter(pop.kind_of)
+    schemas_used = Counter(s["schema"] for s in pop.submissions)
+    assert schemas_used["dvr-registration/1"] > 300 and schemas_used["dvr-registration/2"] > 300
+    assert min(kinds["household"], kinds["business"], kinds["association"], kinds["correction"]) > 10
+    assert kinds["withdrawal"] > 5
+    members = Counter(p for persons in pop.persons_of if len(persons) > 1 for p in persons[1:])
+    alone = {p for persons, kind in zip(pop.persons_of, pop.kind_of, strict=True) if kind == "first" for p in persons}
+    assert len(set(members) & alone) > 20, "too few members who also register alone"
+    truth = pop.truth()
+
+    subs = [json.dumps(s, ensure_ascii=False).encode() for s in pop.submissions]
+    aggregates, _ = build_aggregates(opened_from(tmp_path, subs), ON, min_cell=1)
+    valid(aggregates)
+    assert aggregates["registrants"] == truth["registrants"][()]
+    for name in (
+        "household_size",
+        "business_country_by_sector",
+        "business_size",
+        "business_trades_with_home",
+        "business_invests_in_home",
+        "association_country_by_field",
+        "association_members",
+    ):
+        assert nonzero(aggregates, name) == dict(truth[name]), name
+    assert sum(truth["household_size"].values()) > 200
+
+
+def test_the_simulated_kinds_are_valid_seeded_and_realistic() -> None:
+    from collections import Counter
+
+    from keyholder_cli.validate import compile_validator, parse_any
+    from simulate.population import generate
+
+    pop = generate(1000, 3, kinds=True)
+    assert pop.submissions == generate(1000, 3, kinds=True).submissions
+    assert generate(300, 3).submissions == generate(300, 3, kinds=False).submissions  # the golden's population
+    validate = compile_validator()
+    for sub in pop.submissions:
+        parse_any(json.dumps(sub).encode(), validate, date(2026, 1, 1))  # raises if one is invalid
+    sizes = Counter(len(s["record"]["members"]) for s in pop.submissions if s["record"].get("kind") == "household")
+    assert set(sizes) == {1, 2, 3, 4, 5, 6} and sizes[1] > sizes[6]
+    # A relative who is a member and registers alone lives where the household does, in every registration.
+    home = {}
+    for persons, sub in zip(pop.persons_of, pop.submissions, strict=True):
+        if sub["record"].get("kind") == "household":
+            home.update({p: sub["record"]["residence_country"] for p in persons[1:]})
+    own = [
+        (persons[0], sub["record"]["residence_country"])
+        for persons, sub, kind in zip(pop.persons_of, pop.submissions, pop.kind_of, strict=True)
+        if kind == "first" and persons[0] in home
+    ]
+    assert len(own) > 10 and all(home[p] == country for p, country in own)
