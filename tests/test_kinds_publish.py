@@ -177,7 +177,7 @@ def test_a_correction_or_withdrawal_of_the_household_moves_or_removes_all_its_pe
     assert nonzero(aggregates, "household_size") == {("2",): 1}
     opened = opened_from(tmp_path / "b", [v1(P), first, withdrawal(7)])
     aggregates, _ = build_aggregates(opened, ON, min_cell=1)
-    assert (opened.withdrawals, opened.erase_seqs) == (1, [2, 3])
+    assert (opened.withdrawals, opened.withdrawn_people, opened.erase_seqs) == (1, 1, [2, 3])
     assert aggregates["registrants"] == 1  # P alone: her brother, his son and the row he made for her are gone
     assert "household_size" not in names(aggregates)
 
@@ -196,6 +196,7 @@ def test_businesses_and_associations_are_no_persons_and_have_their_own_tables(tm
     ]
     opened = opened_from(tmp_path, subs)
     assert opened.records.n == 1  # the contacts are not persons
+    assert (opened.withdrawals, opened.withdrawn_people) == (1, 0)  # nor is the association that withdrew
     aggregates, _ = build_aggregates(opened, ON, min_cell=1)
     valid(aggregates)
     assert aggregates["registrants"] == 1

@@ -49,7 +49,7 @@ def tabulate(
         min_cell,
         epsilon,
         generated_on,
-        opened.withdrawals,
+        opened.withdrawn_people,
         registrants=registrants,
         populations=populations,
     )

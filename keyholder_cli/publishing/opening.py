@@ -65,6 +65,9 @@ class OpenedSet:
     erased: int = 0  # envelopes erased before (a withdrawal), skipped
     corrections: int = 0  # corrections applied (of people who did not withdraw)
     withdrawals: int = 0  # people withdrawn
+    # of them, those whose registration was an individual or a household (a business or an
+    # association is no person): the withdrawals the publication reports
+    withdrawn_people: int = 0
     unmatched: int = 0  # corrections and withdrawals whose code matched no registration
     erase_seqs: list[int] = field(default_factory=list)  # envelopes of withdrawn people, to erase
 
@@ -218,6 +221,7 @@ def resolve_controls(result: OpenedSet, records: Records, controls: Controls) ->
     withdrawn = np.unique(ident[known & (use == WITHDRAWAL)])
     result.withdrawals = len(withdrawn)
     gone = known & np.isin(ident, withdrawn)
+    result.withdrawn_people = len(np.unique(ident[gone & np.isin(seq, records.seq)]))
     result.erase_seqs = sorted(int(s) for s in seq[gone])
     standing = known & ~gone & (use != WITHDRAWAL)
     result.corrections = int(np.count_nonzero(standing & (use == CORRECTION)))
