@@ -42,7 +42,7 @@ from test_store import _append_in_background
 
 import vault
 from intake.store import CommitUnconfirmed
-from intake.store.postgres import PostgresStore, _pool
+from intake.store.postgres import PostgresStore, _pool, where
 
 
 @pytest.fixture
@@ -318,3 +318,10 @@ def test_the_pools_warnings_while_the_server_is_away_are_one_line_each(tmp_path,
     lines = [r.getMessage() for r in caplog.records if r.name == "psycopg.pool"]
     assert any("error connecting" in line and "No such file or directory" in line for line in lines), lines
     assert all("\n" not in line for line in lines), lines
+
+
+def test_a_url_of_several_hosts_is_named_in_messages_without_its_password():
+    url = "postgresql://dvr-intake:s3cret@db1.internal,db2.internal/dvr?target_session_attrs=read-write"
+    assert where(url) == "database dvr on db1.internal,db2.internal"
+    assert where(url.replace(",db2", ":5433,db2")) == "database dvr on db1.internal:5433,db2.internal"
+    assert where("postgresql:///dvr?host=/run/a,/run/b&port=5432") == "database dvr on /run/a:5432,/run/b:5432"

@@ -108,9 +108,11 @@ def where(url: str) -> str:
         params = conninfo_to_dict(url)
     except psycopg.ProgrammingError:
         return "an unreadable PostgreSQL URL"
-    host = params.get("host") or "localhost"
-    port = f":{params['port']}" if params.get("port") else ""
-    return f"database {params.get('dbname') or '(default)'} on {host}{port}"
+    hosts = str(params.get("host") or "localhost").split(",")
+    ports = str(params.get("port") or "").split(",")  # one for all, or one per host (empty: the default)
+    ports = ports * len(hosts) if len(ports) == 1 else ports + [""] * (len(hosts) - len(ports))
+    servers = [f"{h}:{p}" if p else h for h, p in zip(hosts, ports, strict=False)]
+    return f"database {params.get('dbname') or '(default)'} on {','.join(servers)}"
 
 
 def one_line(exc: BaseException | str) -> str:
