@@ -257,6 +257,13 @@ def test_below_min_cell_businesses_none_of_their_tables_is_published(tmp_path: P
     d = aggregates["disclosure"]
     assert set(d["withheld_tables"]) >= {"business_country_by_sector", "business_size"}
     assert "the tables of businesses: fewer than 10 businesses" in d["withheld"]
+    from publication.report import render
+
+    page = render(aggregates, ("en",))
+    assert "fewer than 10 households, businesses or associations of their kind registered" in page
+    sentence = page[page.index("fewer than 10 households") :].split("</p>")[0]
+    assert "Businesses by size" in sentence and "Businesses by country and sector" in sentence
+    assert "Fewer than 10 people registered" not in page  # the people's tables are published
 
 
 def test_with_differential_privacy_the_kinds_are_released_and_the_budget_adds_up(tmp_path: Path) -> None:

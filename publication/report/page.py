@@ -354,7 +354,11 @@ def render(
             section["rows"] = _one_way_rows(table, words)
         sections.append(section)
     d = aggregates["disclosure"]
-    withheld = {lang: ", ".join(title(t, lang) for t in d.get("withheld_tables", [])) for lang in langs}
+    left_out = d.get("withheld_tables", [])
+    persons_out = [t for t in left_out if t not in KINDS]
+    kinds_out = [t for t in left_out if t in KINDS]
+    withheld = {lang: ", ".join(title(t, lang) for t in persons_out) for lang in langs}
+    kinds_withheld = {lang: ", ".join(title(t, lang) for t in kinds_out) for lang in langs}
     return (
         _environment()
         .get_template("report.html")
@@ -372,7 +376,8 @@ def render(
             sections=sections,
             people=any(t["population"] not in _KIND_NOTE for t in tables.values()),
             kinds=any(t["population"] in _KIND_NOTE for t in tables.values()),
-            withheld=withheld if d.get("withheld_tables") else None,
+            withheld=withheld if persons_out else None,
+            kinds_withheld=kinds_withheld if kinds_out else None,
             disclosure=d,
             epsilon=f"{d['epsilon']:g}" if d.get("epsilon") is not None else None,
             arrivals=arrivals if aggregates["tables"] else None,
