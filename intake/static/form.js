@@ -205,11 +205,14 @@ function problem(wrapper) {
   }
 }
 
+// A field inside a group of fields (a household's person) is named after the group too.
 function labelOf(wrapper) {
   const label = wrapper.querySelector("legend, label");
   const copy = label.cloneNode(true);
   for (const extra of copy.querySelectorAll(".req")) extra.remove();
-  return copy.textContent.trim().replace(/[.:?]$/, "");
+  const text = copy.textContent.trim().replace(/[.:?]$/, "");
+  const group = wrapper.parentElement.closest("fieldset")?.querySelector("legend").textContent;
+  return group ? `${group}, ${text}` : text;
 }
 
 function markField(wrapper, text) {
