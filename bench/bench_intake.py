@@ -140,9 +140,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wrk(
+def wrk_latencies(
     url: str, seconds: int, connections: int, script: Path | None = None, arg: Path | None = None, offset: int = 0
-) -> tuple[float, str]:
+) -> tuple[float, dict[str, str]]:
+    """One wrk run: requests/s and wrk's latency distribution ({"50%": "1.2ms", ...})."""
     cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency"]
     if script:
         cmd += ["-s", str(script)]
@@ -153,8 +154,14 @@ def wrk(
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     if "Non-2xx" in out:
         raise SystemExit("bench: the server answered errors:\n" + out)
-    p50 = re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1)  # the latency distribution line
-    return rate, p50
+    return rate, dict(re.findall(r"^\s+(\d+%)\s+(\S+)", out, re.M))  # the latency distribution lines
+
+
+def wrk(
+    url: str, seconds: int, connections: int, script: Path | None = None, arg: Path | None = None, offset: int = 0
+) -> tuple[float, str]:
+    rate, latencies = wrk_latencies(url, seconds, connections, script, arg, offset)
+    return rate, latencies["50%"]
 
 
 def one_server(args: Any, tmp: Path, data: Path, app: str, bodies: Path, script: Path) -> float:

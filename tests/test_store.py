@@ -72,6 +72,9 @@ def test_one_group_with_repeats_is_numbered_in_order_and_every_receipt_verifies(
         assert results[len(fresh)] == results[3] and results[len(fresh) + 1] == results[MAX_ROWS + 7]
         assert results[len(fresh) + 2].seq == first.seq == 1
         assert len({r.checkpoint for r in results.values()}) == 1  # one group, one signature
+        stats = store.group_stats()
+        assert (stats.groups, stats.submissions, stats.largest) == (2, 1 + len(envs), len(envs))
+        assert 0 < stats.turn_seconds < 30
         key = tv.parse_key(log.verifier.encode())
         for i, env in enumerate(envs):
             assert tv.check_receipt(_receipt(results[i], log), env.canonical(), key).size == len(fresh) + 1

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from typing import Any
 
 import psycopg
@@ -283,10 +283,8 @@ class PostgresLogStorage:
         self._pool.close()
 
 
-def _existing(conn: psycopg.Connection[Any], shas: Sequence[str]) -> dict[str, tuple[int, str]]:
-    """seq and day of the envelopes among `shas` that are stored already."""
-    rows = conn.execute("SELECT sha256, seq, received_on FROM envelopes WHERE sha256 = ANY(%s::text[])", (list(shas),))
-    return {str(sha): (int(seq), str(day)) for sha, seq, day in rows}
+# seq and day of the envelopes among a group's that are stored already
+_EXISTING = "SELECT sha256, seq, received_on FROM envelopes WHERE sha256 = ANY(%s::text[])"
 
 
 class PostgresStore(GroupCommitStore):
@@ -295,6 +293,10 @@ class PostgresStore(GroupCommitStore):
 
     The committer has a connection of its own (opened again after a failure);
     reads go through a small pool."""
+
+    # Each group's statements in psycopg's pipeline mode (see _commit); off,
+    # one round trip each (bench/bench_pg.py measures both in one run).
+    pipelined = True
 
     def __init__(
         self, url: str, *, log: Log | None = None, wait_seconds: float = WAIT_SECONDS, pool_size: int = 4
@@ -359,45 +361,55 @@ class PostgresStore(GroupCommitStore):
         log = self.log
         txn = _LogTables(conn)
         committing = False
+        self._commit_warned = False
         try:
-            if log is not None:
-                last = log.begin(txn)
-            else:
-                last = int((conn.execute("SELECT COALESCE(MAX(seq), 0) FROM envelopes").fetchone() or (0,))[0])
-            known = _existing(conn, [item.sha256 for item in group])
-            new: list[Pending] = []
-            for item in group:
-                if item.sha256 not in known:
-                    last += 1  # the turn is ours: no other process numbers an envelope until we commit
-                    known[item.sha256] = (last, day)
-                    new.append(item)
-                    if log is not None:
-                        log.append_leaf(last, item.leaf)
-            if new:
-                conn.execute(
-                    "INSERT INTO envelopes (seq, received_on, kid, envelope, sha256)"
-                    " SELECT * FROM unnest(%s::int8[], %s::text[], %s::text[], %s::bytea[], %s::text[])",
-                    (
-                        [known[item.sha256][0] for item in new],
-                        [day] * len(new),
-                        [item.envelope.kid for item in new],
-                        [item.canonical for item in new],
-                        [item.sha256 for item in new],
-                    ),
-                )
-            elif known:
-                # Repeats only: their receipts come from rows that may be
-                # committed here and not yet on the synchronous standby (a
-                # commit whose wait was cancelled is visible at once), and a
-                # transaction that writes nothing commits without waiting.
-                # One row written makes this COMMIT wait for the standby to
-                # hold the WAL up to it, and so the repeats' rows too.
-                conn.execute(_REPLICATION_MARK)
-            size, note = log.seal(txn) if log is not None else (0, "")
-            self._commit_warned = False
-            committing = True
-            conn.execute("COMMIT")
-            if self._commit_warned:
+            # Pipelined (psycopg's pipeline mode), the statements below cost
+            # three round trips to the server, not seven: the repeats' query
+            # goes with the tree's size, the tree's new nodes and the
+            # commit with the rows. The turn is held across every round trip
+            # (and each waits for this worker's event loop), so fewer of them
+            # is a shorter turn for the other processes waiting for it.
+            with conn.pipeline() if self.pipelined else nullcontext():
+                repeats = conn.execute(_EXISTING, ([item.sha256 for item in group],))  # read after the tree
+                if log is not None:
+                    last = log.begin(txn)
+                else:
+                    last = int((conn.execute("SELECT COALESCE(MAX(seq), 0) FROM envelopes").fetchone() or (0,))[0])
+                known = {str(sha): (int(seq), str(d)) for sha, seq, d in repeats}
+                new: list[Pending] = []
+                for item in group:
+                    if item.sha256 not in known:
+                        last += 1  # the turn is ours: no other process numbers an envelope until we commit
+                        known[item.sha256] = (last, day)
+                        new.append(item)
+                        if log is not None:
+                            log.append_leaf(last, item.leaf)
+                if new:
+                    conn.execute(
+                        "INSERT INTO envelopes (seq, received_on, kid, envelope, sha256)"
+                        " SELECT * FROM unnest(%s::int8[], %s::text[], %s::text[], %s::bytea[], %s::text[])",
+                        (
+                            [known[item.sha256][0] for item in new],
+                            [day] * len(new),
+                            [item.envelope.kid for item in new],
+                            [item.canonical for item in new],
+                            [item.sha256 for item in new],
+                        ),
+                    )
+                elif known:
+                    # Repeats only: their receipts come from rows that may be
+                    # committed here and not yet on the synchronous standby (a
+                    # commit whose wait was cancelled is visible at once), and a
+                    # transaction that writes nothing commits without waiting.
+                    # One row written makes this COMMIT wait for the standby to
+                    # hold the WAL up to it, and so the repeats' rows too.
+                    conn.execute(_REPLICATION_MARK)
+                size, note = log.seal(txn) if log is not None else (0, "")
+                # From here the outcome may be unknown: pipelined, the rows and
+                # the COMMIT leave together when the block ends.
+                committing = True
+                conn.execute("COMMIT")
+            if self._commit_warned:  # COMMIT's warning (the statements before it give none)
                 raise _Unreplicated
         except _Unreplicated:
             if log is not None:
