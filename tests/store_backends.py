@@ -85,6 +85,12 @@ class SQLiteBackend:
     def columns(self, table: str) -> set[str]:
         return {str(row[1]) for row in self.query(f"PRAGMA table_info({table})")}
 
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> None:
+        """One statement, committed (as another process's write would be)."""
+        with contextlib.closing(sqlite3.connect(self.db)) as conn:
+            conn.execute(sql, params)
+            conn.commit()
+
 
 class PostgresBackend:
     name = "postgresql"
@@ -146,6 +152,11 @@ class PostgresBackend:
     def query(self, sql: str) -> list[tuple[Any, ...]]:
         with self._connect() as conn:
             return [tuple(bytes(v) if isinstance(v, memoryview) else v for v in r) for r in conn.execute(sql.encode())]
+
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> None:
+        """One statement, committed; `?` placeholders, as for SQLite."""
+        with self._connect() as conn:
+            conn.execute(sql.replace("?", "%s").encode(), params)
 
     def columns(self, table: str) -> set[str]:
         with self._connect() as conn:

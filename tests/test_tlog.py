@@ -1,4 +1,4 @@
-"""intake.tlog: the log's storage and key, below the HTTP layer."""
+"""intake.tlog: the log's storage and key, below the HTTP layer (a group commit and a damaged tree on both stores)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import threading
 
 import pytest
 import tlog_verifier as tv
+from store_backends import both_stores
 from support import submission
 
 import vault
@@ -50,10 +51,11 @@ def test_the_key_is_made_once_even_when_workers_race(tmp_path):
     assert load_log_key(tmp_path).verifier() == results[0][0].verifier()
 
 
-def test_a_group_commit_signs_one_checkpoint_shared_by_its_receipts(tmp_path, ministry_key):
-    signer, _ = ensure_log_key(tmp_path)
-    log = TransparencyLog(SQLiteLogStorage(tmp_path / "db"), signer)
-    store = SQLiteStore(tmp_path / "db", log=log)
+@both_stores
+def test_a_group_commit_signs_one_checkpoint_shared_by_its_receipts(tmp_path, ministry_key, backend):
+    log = backend.log(tmp_path)
+    signer = load_log_key(tmp_path)
+    store = backend.store(log=log)
     log.sync()
     stored = []
     envs = [vault.seal(submission() + bytes([65 + i]), ministry_key.public_key) for i in range(24)]
@@ -63,6 +65,7 @@ def test_a_group_commit_signs_one_checkpoint_shared_by_its_receipts(tmp_path, mi
     for t in threads:
         t.join()
     store.close()
+    log.close()
     for s in stored:
         cp = vault.transparency.open_checkpoint(s.checkpoint, signer.verifier())
         assert cp.size == s.log_size >= s.seq
@@ -73,20 +76,20 @@ def test_a_group_commit_signs_one_checkpoint_shared_by_its_receipts(tmp_path, mi
     assert max(by_size) == 24
 
 
-def test_a_log_ahead_of_the_store_refuses_writes_and_stores_nothing(tmp_path, ministry_key):
-    signer, _ = ensure_log_key(tmp_path)
-    log = TransparencyLog(SQLiteLogStorage(tmp_path / "db"), signer)
-    store = SQLiteStore(tmp_path / "db", log=log)
+@both_stores
+def test_a_log_ahead_of_the_store_refuses_writes_and_stores_nothing(tmp_path, ministry_key, backend):
+    log = backend.log(tmp_path)
+    store = backend.store(log=log)
     log.sync()
-    store.append(vault.seal(submission(), ministry_key.public_key))
-    conn = sqlite3.connect(tmp_path / "db")
-    conn.execute("INSERT INTO tlog_nodes (pos, hash) VALUES (1, ?)", (bytes(32),))  # a stray node
-    conn.commit()
-    with pytest.raises(StorageUnavailable, match="the log.s stored tree is damaged"):
-        store.append(vault.seal(submission() + b" ", ministry_key.public_key))
-    assert conn.execute("SELECT COUNT(*) FROM envelopes").fetchone()[0] == 1
-    conn.close()
-    store.close()
+    try:
+        store.append(vault.seal(submission(), ministry_key.public_key))
+        backend.execute("INSERT INTO tlog_nodes (pos, hash) VALUES (1, ?)", (bytes(32),))  # a stray node
+        with pytest.raises(StorageUnavailable, match="the log.s stored tree is damaged"):
+            store.append(vault.seal(submission() + b" ", ministry_key.public_key))
+        assert backend.query("SELECT COUNT(*) FROM envelopes") == [(1,)]
+    finally:
+        store.close()
+        log.close()
 
 
 def test_a_replaced_key_signs_afresh_instead_of_reusing_the_old_checkpoint(tmp_path, ministry_key):
