@@ -80,6 +80,8 @@ def test_phonetic_key_merges_albanian_and_serbian_spellings() -> None:
         ARBEN._replace(seq=2, birth_date="1985-12-03"),  # day and month swapped
         ARBEN._replace(seq=2, birth_date="1985-03-13"),  # one digit
         ARBEN._replace(seq=2, given_name="Arbnr", birth_date="1985-03-21"),  # name and date typo together
+        # a name typo and day and month swapped, with no municipality to help (a swap weighs more than a changed digit)
+        ARBEN._replace(seq=2, given_name="Arbnr", birth_date="1985-12-03", origin_municipality=""),
     ],
 )
 def test_each_kind_of_repeat_is_found(variant: Person) -> None:

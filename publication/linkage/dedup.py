@@ -61,7 +61,8 @@ WEIGHTS = {
     "swap_penalty": 1.0,
     "compound_penalty": 1.0,
     "date_exact": 13.0,
-    "date_typo": 5.0,  # one digit changed, two adjacent digits swapped, day ↔ month
+    "date_typo": 5.0,  # one digit changed
+    "date_transposed": 9.0,  # two adjacent digits swapped, or day ↔ month: rarer between strangers
     "date_near": -1.0,  # two digits differ
     "date_disagree": -7.0,
     "sex_agree": 1.0,
@@ -69,7 +70,7 @@ WEIGHTS = {
     "municipality_agree": 3.0,
     "municipality_disagree": -4.0,
     "residence_agree": 2.0,
-    "residence_disagree": -3.0,
+    "residence_disagree": -4.5,
     "city_agree": 3.0,
     "city_close": 2.0,
     "city_disagree": -1.0,
@@ -220,9 +221,10 @@ def _date_weight(da: np.ndarray, db: np.ndarray) -> np.ndarray:
     ya, yb = da // 10000, db // 10000
     ma, mb, dda, ddb = (da // 100) % 100, (db // 100) % 100, da % 100, db % 100
     day_month = (ya == yb) & (ma == ddb) & (dda == mb)
-    typo = (ndiff == 1) | transposed | day_month
     out = np.where(ndiff == 2, w["date_near"], w["date_disagree"])
-    out = np.where(ndiff == 0, w["date_exact"], np.where(typo, w["date_typo"], out))
+    out = np.where(transposed | day_month, w["date_transposed"], out)
+    out = np.where(ndiff == 1, w["date_typo"], out)
+    out = np.where(ndiff == 0, w["date_exact"], out)
     return np.where(present, out, 0.0)
 
 
