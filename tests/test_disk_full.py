@@ -11,6 +11,7 @@ import threading
 
 import tlog_verifier as tv
 from conftest import Server, _Quiet
+from store_backends import SQLiteBackend
 from support import submission
 from werkzeug.serving import make_server
 
@@ -50,7 +51,7 @@ def test_a_full_disk_is_503_with_nothing_stored_and_recovers(tmp_path, ministry_
     httpd = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_Quiet)
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
-    server = Server(f"http://127.0.0.1:{httpd.server_port}", config)
+    server = Server(f"http://127.0.0.1:{httpd.server_port}", config, SQLiteBackend(data))
     try:
         envs = [vault.seal(submission() + f" {i}".encode(), ministry_key.public_key) for i in range(200)]
         receipts, i = [], 0
