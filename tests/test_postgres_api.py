@@ -27,6 +27,7 @@ import vault
 from intake import IntakeConfig
 from intake.export import export_batch
 from intake.keyring import add_bundle
+from intake.store import today
 
 OPERATIONS = Path(__file__).resolve().parents[1] / "docs" / "operations.md"
 
@@ -124,6 +125,7 @@ def published(proc: subprocess.Popen, out: Path) -> dict[str, bytes]:
 def test_two_documented_intakes_on_postgresql_publish_what_one_on_sqlite_publishes(
     tmp_path, vault_dir, pg_cluster, pg_url
 ):
+    day = today()  # the batches carry each envelope's day of arrival
     first = first_host(tmp_path / "pg-a", vault_dir)
     servers = [serve(first, tmp_path / "gunicorn-a.log", pg_url)]  # its first start makes the log key
     second = other_host(tmp_path / "pg-b", first)
@@ -177,6 +179,8 @@ def test_two_documented_intakes_on_postgresql_publish_what_one_on_sqlite_publish
             tv.check_receipt(receipt, canonical, tv.parse_key(vkey))
     finally:
         server.stop()
+    if today() != day:
+        pytest.skip("the run crossed midnight UTC: the two stores dated the same envelopes on different days")
     for pg_batch, lite_batch in zip(batches, lite_batches, strict=True):
         assert pg_batch.read_bytes() == lite_batch.read_bytes(), (pg_batch, lite_batch)
 
