@@ -306,4 +306,3 @@ def check_publication(log: VerifiedLog, pub_dir: Path) -> AuditEntry:
     if manifest.files != {k: v for k, v in logged.items() if k != MANIFEST_NAME}:
         raise PublicationMismatch(f"{MANIFEST_NAME} lists other files than audit entry {entry.seq} logged")
     return entry
-

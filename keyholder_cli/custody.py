@@ -44,9 +44,7 @@ def read_passphrase(passphrase_file: Path | None, *, confirm: bool, ui: Prompter
     return passphrase.encode("utf-8")
 
 
-def save_epoch(
-    vault: Station, master: bytes, key: UnlockedKey, custody: dict[str, object], custody_name: str
-) -> None:
+def save_epoch(vault: Station, master: bytes, key: UnlockedKey, custody: dict[str, object], custody_name: str) -> None:
     """Write an epoch's public bundles and custody file, and make it current."""
     epoch = vault.epoch_dir(key.kid)
     epoch.mkdir(parents=True, exist_ok=True)

@@ -56,6 +56,7 @@ def epoch_bundles(master: bytes, key: UnlockedKey) -> dict[str, KeyBundle]:
         out[COMPANION_NAME] = derive_keys(master, 1).bundle()
     return out
 
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS envelopes (
     seq INTEGER PRIMARY KEY,

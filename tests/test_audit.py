@@ -15,7 +15,9 @@ from keyholder_cli.station import Station
 
 def snapshot(root: Path) -> dict[str, str]:
     """Every file under `root` (the SQLite side files included) and its SHA-256."""
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*") if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*") if p.is_file()
+    }
 
 
 def test_verifying_a_vault_with_an_interrupted_rotation_writes_nothing(tmp_path):

@@ -57,7 +57,10 @@ def test_each_officer_sees_only_their_share_between_cleared_screens():
     assert re.findall(r"\d+\. (\S+)", first) == ana.split()
     assert re.findall(r"\d+\. (\S+)", second) == ben.split()
     assert first.endswith("[clear]\n[clear]\n")  # Ana's screen is cleared before Ben is called
-    assert second.split("Share 2 of 2")[0] == "\n[wait] Only this officer may look at the screen now. Press Enter to show it\n[clear]\n"
+    assert (
+        second.split("Share 2 of 2")[0]
+        == "\n[wait] Only this officer may look at the screen now. Press Enter to show it\n[clear]\n"
+    )
 
 
 def test_an_officer_who_types_three_wrong_shares_stops_the_ceremony_and_nothing_is_echoed():

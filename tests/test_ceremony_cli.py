@@ -249,7 +249,9 @@ def test_the_wrong_custody_mode_is_named(world, tmp_path):
 
 def edits(log: bytes) -> dict[str, bytes]:
     lines = log.splitlines(keepends=True)
-    forged = vault.auditlog.new_entry(vault.audit.verify_log(log).entries[-1], "publish", {}, vault.derive_keys(b"\x09" * 32))
+    forged = vault.auditlog.new_entry(
+        vault.audit.verify_log(log).entries[-1], "publish", {}, vault.derive_keys(b"\x09" * 32)
+    )
     edited = {
         "unlock entry edited": log.replace(b'"shares":[1,2,3]', b'"shares":[1,2,4]'),
         "publish entry edited": log.replace(b'"opened":12', b'"opened":13'),

@@ -125,7 +125,9 @@ def independent_solution(base: str) -> str:
     challenge = json.load(urllib.request.urlopen(base + "/api/v1/challenge"))
     assert challenge["algorithm"] == "SHA-256"
     salt, target = challenge["salt"].encode(), challenge["challenge"]
-    number = next(n for n in range(challenge["maxNumber"] + 1) if hashlib.sha256(salt + b"%d" % n).hexdigest() == target)
+    number = next(
+        n for n in range(challenge["maxNumber"] + 1) if hashlib.sha256(salt + b"%d" % n).hexdigest() == target
+    )
     solution = {k: challenge[k] for k in ("algorithm", "challenge", "salt", "signature")} | {"number": number}
     return base64.b64encode(json.dumps(solution).encode()).decode()
 

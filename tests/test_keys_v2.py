@@ -171,7 +171,9 @@ def test_the_intake_follows_a_rotation_from_an_epoch_whose_companion_is_installe
     v = tmp_path / "V"
     assert keyholder("init", "--vault", v, "--passphrase-file", tmp_path / "pp").exit_code == 0
     install(tmp_path / "D", v)
-    rotated = keyholder("rotate", "--vault", v, "--passphrase-file", tmp_path / "pp", "--new-passphrase-file", tmp_path / "pp2")
+    rotated = keyholder(
+        "rotate", "--vault", v, "--passphrase-file", tmp_path / "pp", "--new-passphrase-file", tmp_path / "pp2"
+    )
     assert rotated.exit_code == 0, rotated.output
     assert "key-bundle-v1.json" in rotated.output
     install(tmp_path / "D", v, rotation=True)

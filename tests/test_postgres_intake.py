@@ -150,7 +150,9 @@ def header(path: Path) -> dict:
 @pytest.mark.slow
 def test_two_intakes_take_submissions_at_once_into_one_log(tmp_path, ministry_key, pg_cluster, pg_url):
     dirs = intake_dirs(tmp_path, ministry_key, 2)
-    servers = [ProdServer(d, tmp_path / f"gunicorn-{i}.log", env={"DVR_INTAKE_STORE": pg_url}) for i, d in enumerate(dirs)]
+    servers = [
+        ProdServer(d, tmp_path / f"gunicorn-{i}.log", env={"DVR_INTAKE_STORE": pg_url}) for i, d in enumerate(dirs)
+    ]
     pool = [vault.seal(submission() + f" {i}".encode(), ministry_key.public_key) for i in range(1500)]
     try:
         flood = Flood([s.port for s in servers], pool)

@@ -185,7 +185,9 @@ def test_with_proof_of_work_off_the_challenge_route_says_so_and_submissions_need
 def test_difficulty_follows_the_rate_of_verified_submissions():
     rule = Difficulty()
     rates = (0, 29.9, 30, 99.9, 100, 249.9, 250, 10_000)
-    assert [rule.max_number(r) for r in rates] == [100_000, 100_000, 250_000, 250_000, 500_000, 500_000] + [1_000_000] * 2
+    assert [rule.max_number(r) for r in rates] == [100_000, 100_000, 250_000, 250_000, 500_000, 500_000] + [
+        1_000_000
+    ] * 2
     assert rule.highest == 1_000_000
     now = [1_000_000.0]
     state = SharedState(slots=1 << 14)

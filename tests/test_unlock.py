@@ -74,4 +74,6 @@ def test_share_files_for_a_passphrase_vault_are_refused_by_name(station, tmp_pat
     with pytest.raises(KeyholderError, match="held in a passphrase key file; use --passphrase-file"):
         unlock_vault(s, "publish", NoPrompts(), audit.resume(s), share_files=(tmp_path / "share.txt",))
     with pytest.raises(KeyholderError, match="not both"):
-        unlock_vault(s, "publish", NoPrompts(), audit.resume(s), share_files=(tmp_path / "share.txt",), passphrase_file=pp)
+        unlock_vault(
+            s, "publish", NoPrompts(), audit.resume(s), share_files=(tmp_path / "share.txt",), passphrase_file=pp
+        )

@@ -95,7 +95,7 @@ class Envelope:
 
     @property
     def format(self) -> str:
-        """"dvr-envelope/1" or "/2", as the ciphertext's length implies (version 1 for an invalid length)."""
+        """ "dvr-envelope/1" or "/2", as the ciphertext's length implies (version 1 for an invalid length)."""
         return _FORMATS[version_of(self.ct) or 1]
 
     def to_json(self) -> dict[str, str]:

@@ -188,4 +188,3 @@ def publish(
             " `keyholder audit verify` shows the imports that kept them",
             err=True,
         )
-
