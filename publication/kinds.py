@@ -38,6 +38,7 @@ __all__ = [
     "BUSINESS",
     "HOUSEHOLD",
     "HOUSEHOLD_SIZES",
+    "KIND_TABLES",
     "KindRows",
     "KindsEncoder",
     "Population",
@@ -54,6 +55,16 @@ _MEMBER = ("given_name", "family_name", "birth_date", "sex", "relationship")  # 
 _SHARED = ("residence_country", "residence_city")
 # Household sizes (the registrant and the members: 2 to 21 people), the last band open.
 HOUSEHOLD_SIZES = ("2", "3", "4", "5", "6", "7+")
+# The tables count_kinds makes, in the order the report shows them (docs/formats.md section 13.4).
+KIND_TABLES = (
+    "household_size",
+    "business_country_by_sector",
+    "business_size",
+    "business_trades_with_home",
+    "business_invests_in_home",
+    "association_country_by_field",
+    "association_members",
+)
 YES_NO = ("yes", "no")
 _MISSING = -1
 

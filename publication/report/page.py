@@ -39,6 +39,7 @@ import matplotlib
 from markupsafe import Markup, escape
 
 from ..errors import WorkerDied
+from ..kinds import KIND_TABLES
 from ..tables import NOT_STATED
 
 matplotlib.use("Agg")
@@ -63,15 +64,7 @@ NUMBERS_ONLY = ("status", "field_of_study", "age_band", "sex", "emigration_reaso
 CROSS = ("residence_country_by_status", "residence_country_by_education_level")
 # Households, businesses and associations (docs/formats.md section 13.4), after the person tables, in this
 # order; a cross-table among them is charted by its second dimension (its column totals).
-KINDS = (
-    "household_size",
-    "business_country_by_sector",
-    "business_size",
-    "business_trades_with_home",
-    "business_invests_in_home",
-    "association_country_by_field",
-    "association_members",
-)
+KINDS = KIND_TABLES
 KINDS_CHARTS = tuple(name for name in KINDS if name not in ("business_trades_with_home", "business_invests_in_home"))
 KINDS_CROSS = ("business_country_by_sector", "association_country_by_field")
 _KIND_NOTE = {
